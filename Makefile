@@ -1,0 +1,40 @@
+# Two set-up commands: `make demo` and `make test`. Both create .venv on first use and
+# reinstall only when setup.py changes.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?= -n 2
+
+.PHONY: demo test test-fast lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+
+$(VENV)/.installed: setup.py | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: setup.py | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(VENV)/.installed $@
+
+demo: $(VENV)/.installed
+	$(BIN)/keras-selfevo demo --output demo_output
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check keras_selfevo tests benchmarks
+
+test: lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not slow"
+
+bench: $(VENV)/.installed-dev
+	@for script in benchmarks/[a-z]*.py; do \
+		echo "== $$script"; $(BIN)/python $$script || exit 1; \
+	done
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info demo_output .pytest_cache

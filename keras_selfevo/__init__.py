@@ -1,0 +1,15 @@
+"""keras-selfevo: Keras 3 models that improve themselves.
+
+Importing the package registers its Keras objects with ``keras.saving`` and its dataset
+builders with TFDS, so ``keras.saving.load_model`` and ``tfds.load`` find them.
+"""
+
+from keras_selfevo import _quiet
+
+if _quiet.running_as_cli():
+    _quiet.import_tensorflow_quietly()
+
+from keras_selfevo import data, distribute  # noqa: E402
+from keras_selfevo.version import __version__  # noqa: E402
+
+__all__ = ["__version__", "data", "distribute"]

@@ -1,0 +1,97 @@
+"""The ``keras-selfevo`` command line.
+
+Bad usage exits with code 2 and a single line on stderr; so does any error the library
+raises for bad input (``ValueError``, ``FileNotFoundError``). Tracebacks are for bugs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from keras_selfevo.version import __version__
+
+PROG = "keras-selfevo"
+
+# Commands listed in --help whose implementation ships in a later release.
+_PLANNED = {
+    "train": "train a ready model from its recipe in models/ (planned)",
+    "meta-train": "meta-train a MetaLearner recipe (planned)",
+    "evolve": "run a self-evolution recipe (planned)",
+    "export": "export a .keras checkpoint as a SavedModel for TF Serving (planned)",
+}
+
+
+class UsageError(Exception):
+    """Bad command-line usage; reported as one line with exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``keras-selfevo`` command."""
+    parser = _Parser(
+        prog=PROG,
+        description="Train, meta-train, evolve and export self-improving Keras models.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    demo = commands.add_parser(
+        "demo",
+        help="a short end-to-end tour on CPU that prints a report and writes PNGs",
+        description="A short end-to-end tour on CPU that prints a report and writes PNGs.",
+    )
+    demo.add_argument("--output", default="demo_output", help="folder for PNGs and data")
+    demo.add_argument(
+        "--epochs", type=_positive_int, default=4, help="training epochs (default: 4)"
+    )
+    for name, help_text in _PLANNED.items():
+        commands.add_parser(name, help=help_text, description=help_text)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        from keras_selfevo.demo import run_demo
+
+        run_demo(args.output, epochs=args.epochs)
+        return 0
+    raise UsageError(f"command '{args.command}' is not available in {PROG} {__version__}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            choices = ", ".join(["demo", *_PLANNED])
+            raise UsageError(f"a command is required ({choices}); see '{PROG} --help'")
+        return _run(args)
+    except UsageError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError) as error:
+        message = " ".join(str(error).split())
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

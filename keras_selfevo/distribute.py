@@ -1,0 +1,67 @@
+"""Pick a ``tf.distribute`` strategy from a flag, the same way on CPUs and GPUs."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow as tf
+
+STRATEGIES = ("auto", "default", "one_device", "mirrored", "multiworker")
+
+
+def _cluster_size() -> int:
+    """Number of tasks in ``TF_CONFIG``'s cluster (0 when it is unset)."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return 0
+    try:
+        cluster = json.loads(raw).get("cluster", {})
+    except (json.JSONDecodeError, AttributeError) as error:
+        raise ValueError(f"TF_CONFIG is not a valid JSON object: {error}") from None
+    return sum(len(tasks) for tasks in cluster.values())
+
+
+def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
+    """Return the strategy named by ``name``.
+
+    Args:
+        name: One of
+            ``"auto"``: multi-worker when ``TF_CONFIG`` describes a cluster of more than one
+            task, mirrored when there is more than one GPU, else the default strategy;
+            ``"default"``: no distribution (TensorFlow's default strategy);
+            ``"one_device"``: everything on the first GPU, or the CPU;
+            ``"mirrored"``: synchronous data parallelism over all GPUs, or over all logical
+            CPU devices when there is no GPU (see ``tf.config.set_logical_device_configuration``);
+            ``"multiworker"``: ``MultiWorkerMirroredStrategy`` over the cluster in ``TF_CONFIG``.
+
+    Returns:
+        A ``tf.distribute.Strategy``. Batch sizes given to ``fit`` under it are global.
+
+    Raises:
+        ValueError: ``name`` is unknown, or ``"multiworker"`` is asked for without ``TF_CONFIG``.
+    """
+    if name not in STRATEGIES:
+        raise ValueError(f"Unknown strategy `name`={name!r}; expected one of {STRATEGIES}.")
+    if name == "auto":
+        if _cluster_size() > 1:
+            name = "multiworker"
+        elif len(tf.config.list_logical_devices("GPU")) > 1:
+            name = "mirrored"
+        else:
+            name = "default"
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "one_device":
+        gpus = tf.config.list_logical_devices("GPU")
+        return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+    if name == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([device.name for device in devices])
+    if _cluster_size() == 0:
+        raise ValueError(
+            "Strategy 'multiworker' needs the TF_CONFIG environment variable describing the "
+            'cluster, e.g. {"cluster": {"worker": ["127.0.0.1:12345", "127.0.0.1:12346"]}, '
+            '"task": {"type": "worker", "index": 0}}.'
+        )
+    return tf.distribute.MultiWorkerMirroredStrategy()

@@ -1,0 +1,282 @@
+"""Checks that every layer and model of the package (and of its users) must pass.
+
+``run_layer_test`` and ``run_model_saving_test`` check: the ``get_config`` /
+``from_config`` round trip, output shapes, ``.keras`` save → load in this process **and
+in a fresh Python process** with identical outputs, and a forward pass under
+``jit_compile=True``. They raise ``AssertionError`` with a message on any failure and do
+not depend on pytest.
+
+The fresh-process check runs ``python -m keras_selfevo.testing MODEL INPUTS OUTPUTS``
+with this process's ``sys.path``, importing the modules that define the model's classes
+so their ``register_keras_serializable`` registrations happen there too.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+Structure = Any  # a nest (dict / list / tuple) of arrays or tensors
+
+
+def _to_numpy(structure: Structure) -> Structure:
+    return keras.tree.map_structure(lambda x: np.asarray(keras.ops.convert_to_numpy(x)), structure)
+
+
+def _assert_outputs_equal(expected: Structure, actual: Structure, atol: float, what: str) -> None:
+    expected_flat = keras.tree.flatten(_to_numpy(expected))
+    actual_flat = keras.tree.flatten(_to_numpy(actual))
+    if len(expected_flat) != len(actual_flat):
+        raise AssertionError(
+            f"{what}: {len(actual_flat)} outputs, expected {len(expected_flat)}."
+        )
+    for index, (want, got) in enumerate(zip(expected_flat, actual_flat)):
+        np.testing.assert_allclose(
+            got, want, rtol=0, atol=atol, err_msg=f"{what}: output {index} differs"
+        )
+
+
+def _assert_shapes(outputs: Structure, expected_output_shape: Structure) -> None:
+    """Compare output shapes with a shape tuple or a nest of them (``None`` matches any)."""
+    actual = [tuple(x.shape) for x in keras.tree.flatten(_to_numpy(outputs))]
+    expected = []
+    keras.tree.map_shape_structure(lambda s: expected.append(tuple(s)), expected_output_shape)
+    matches = len(actual) == len(expected) and all(
+        len(got) == len(want) and all(w is None or g == w for g, w in zip(got, want))
+        for got, want in zip(actual, expected)
+    )
+    if not matches:
+        raise AssertionError(f"Output shapes {actual} do not match expected {expected}.")
+
+
+def _class_modules(model: keras.Model) -> list[str]:
+    """Modules defining the model's and its layers' classes, other than Keras's own."""
+    classes = {type(model)} | {type(layer) for layer in model._flatten_layers()}
+    modules = {cls.__module__ for cls in classes}
+    return sorted(m for m in modules if not m.startswith(("keras.", "tf_keras.", "__main__")))
+
+
+def _structure_template(structure: Structure) -> Any:
+    """A JSON-able copy of ``structure`` whose leaves are their flat indices."""
+    counter = iter(range(len(keras.tree.flatten(structure))))
+    return keras.tree.map_structure(lambda _: next(counter), structure)
+
+
+def reload_in_fresh_process(
+    path: str, inputs: Structure, modules: Iterable[str] = (), timeout: float = 300
+) -> tuple[str, list[np.ndarray]]:
+    """Load the ``.keras`` file at ``path`` in a new Python process and run it on ``inputs``.
+
+    Args:
+        path: A ``.keras`` file.
+        inputs: The model's inputs (a nest of arrays).
+        modules: Modules to import in the new process before loading (registrations).
+        timeout: Seconds to wait for the process.
+
+    Returns:
+        The loaded model's class as ``module.QualName`` and its flattened outputs.
+    """
+    with tempfile.TemporaryDirectory() as workdir:
+        inputs_path = os.path.join(workdir, "inputs.npz")
+        outputs_path = os.path.join(workdir, "outputs.npz")
+        flat = keras.tree.flatten(_to_numpy(inputs))
+        np.savez(inputs_path, *flat)
+        spec = {"modules": list(modules), "structure": _structure_template(inputs)}
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        result = subprocess.run(
+            [sys.executable, "-m", "keras_selfevo.testing", path, inputs_path, outputs_path,
+             json.dumps(spec)],
+            capture_output=True, text=True, timeout=timeout, env=env,
+        )
+        if result.returncode != 0:
+            raise AssertionError(
+                f"Loading {path} in a fresh process failed:\n{result.stderr[-4000:]}"
+            )
+        with np.load(outputs_path) as saved:
+            outputs = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+        with open(outputs_path + ".json") as handle:
+            class_name = json.load(handle)["class"]
+    return class_name, outputs
+
+
+def _fresh_process_main(argv: list[str]) -> None:
+    """Entry point of the fresh process started by :func:`reload_in_fresh_process`."""
+    import importlib
+
+    model_path, inputs_path, outputs_path, spec_json = argv
+    spec = json.loads(spec_json)
+    for module in ["keras_selfevo", *spec["modules"]]:
+        importlib.import_module(module)
+    with np.load(inputs_path) as saved:
+        flat = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    inputs = keras.tree.map_structure(lambda index: flat[index], spec["structure"])
+    model = keras.saving.load_model(model_path)
+    outputs = keras.tree.flatten(_to_numpy(model(inputs, training=False)))
+    np.savez(outputs_path, *outputs)
+    with open(outputs_path + ".json", "w") as handle:
+        cls = type(model)
+        json.dump({"class": f"{cls.__module__}.{cls.__qualname__}"}, handle)
+
+
+def run_model_saving_test(
+    model: keras.Model,
+    input_data: Structure,
+    expected_output_shape: Structure | None = None,
+    *,
+    fresh_process: bool = True,
+    run_jit_compile: bool = True,
+    atol: float = 0.0,
+    jit_atol: float = 1e-5,
+    modules: Iterable[str] | None = None,
+    tmp_dir: str | None = None,
+) -> keras.Model:
+    """Check a built model's config round trip, ``.keras`` saving and XLA forward pass.
+
+    Args:
+        model: A model that has been called (built).
+        input_data: Inputs to run it on.
+        expected_output_shape: Expected output shape(s); ``None`` entries match anything.
+        fresh_process: Also reload the ``.keras`` file in a new Python process.
+        run_jit_compile: Also run the forward pass under ``tf.function(jit_compile=True)``.
+        atol: Allowed absolute difference after reloading (0: identical outputs).
+        jit_atol: Allowed absolute difference of the XLA forward pass.
+        modules: Modules that define the model's custom classes; found automatically from
+            the classes' ``__module__`` by default.
+        tmp_dir: Where to write the ``.keras`` file (a new temporary directory by default).
+
+    Returns:
+        The model loaded back in this process.
+    """
+    expected = model(input_data, training=False)
+    if expected_output_shape is not None:
+        _assert_shapes(expected, expected_output_shape)
+
+    config = model.get_config()
+    revived = type(model).from_config(copy.deepcopy(config))
+    if revived.get_config() != config:
+        raise AssertionError(
+            f"{type(model).__name__}: from_config(get_config()) changes the config:\n"
+            f"{config}\n!=\n{revived.get_config()}"
+        )
+
+    own_tmp = tmp_dir is None
+    tmp_dir = tempfile.mkdtemp() if own_tmp else tmp_dir
+    try:
+        path = os.path.join(tmp_dir, "model.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+        if type(loaded) is not type(model):
+            raise AssertionError(
+                f"Loaded a {type(loaded).__name__}, expected {type(model).__name__}."
+            )
+        _assert_outputs_equal(expected, loaded(input_data, training=False), atol, "Reload")
+        if fresh_process:
+            class_name, outputs = reload_in_fresh_process(
+                path, input_data, _class_modules(model) if modules is None else modules
+            )
+            want = f"{type(model).__module__}.{type(model).__qualname__}"
+            if class_name != want:
+                raise AssertionError(f"Fresh process loaded a {class_name}, expected {want}.")
+            _assert_outputs_equal(expected, outputs, atol, "Fresh-process reload")
+    finally:
+        if own_tmp:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+
+    if run_jit_compile:
+        forward = tf.function(lambda x: model(x, training=False), jit_compile=True)
+        _assert_outputs_equal(expected, forward(input_data), jit_atol, "jit_compile forward")
+    return loaded
+
+
+def run_layer_test(
+    layer_cls: type[keras.layers.Layer],
+    init_kwargs: dict[str, Any],
+    input_data: Structure,
+    expected_output_shape: Structure | None = None,
+    *,
+    expected_num_trainable_weights: int | None = None,
+    fresh_process: bool = True,
+    run_jit_compile: bool = True,
+    atol: float = 0.0,
+    jit_atol: float = 1e-5,
+    modules: Iterable[str] | None = None,
+) -> keras.layers.Layer:
+    """Check a layer class: config round trip, shapes, saving in a model, XLA.
+
+    Every key of ``init_kwargs`` must appear in ``get_config()`` with the value given
+    (after Keras serialization), ``from_config`` must rebuild an identical config, and the
+    layer wrapped in a functional model must pass :func:`run_model_saving_test`.
+
+    Args:
+        layer_cls: The layer class.
+        init_kwargs: Constructor arguments.
+        input_data: A batch of inputs (a nest of arrays for multi-input layers).
+        expected_output_shape: Expected output shape(s); ``None`` entries match anything.
+        expected_num_trainable_weights: Checked when given.
+        fresh_process: Also reload in a new Python process.
+        run_jit_compile: Also run under ``jit_compile=True``.
+        atol: Allowed absolute difference after reloading.
+        jit_atol: Allowed absolute difference of the XLA forward pass.
+        modules: Modules defining custom classes (found automatically by default).
+
+    Returns:
+        The layer instance that was tested.
+    """
+    layer = layer_cls(**init_kwargs)
+    config = layer.get_config()
+    for key, value in init_kwargs.items():
+        if key not in config:
+            raise AssertionError(f"{layer_cls.__name__}.get_config() lacks argument {key!r}.")
+        if keras.saving.serialize_keras_object(value) != keras.saving.serialize_keras_object(
+            config[key]
+        ):
+            raise AssertionError(
+                f"{layer_cls.__name__}.get_config()[{key!r}] = {config[key]!r}, "
+                f"expected {value!r}."
+            )
+    revived = layer_cls.from_config(copy.deepcopy(config))
+    if revived.get_config() != config:
+        raise AssertionError(
+            f"{layer_cls.__name__}: from_config(get_config()) changes the config:\n"
+            f"{config}\n!=\n{revived.get_config()}"
+        )
+
+    symbolic = keras.tree.map_structure(
+        lambda x: keras.Input(shape=tuple(x.shape[1:]), batch_size=None, dtype=x.dtype),
+        _to_numpy(input_data),
+    )
+    model = keras.Model(symbolic, layer(symbolic))
+    if expected_num_trainable_weights is not None and len(
+        layer.trainable_weights
+    ) != expected_num_trainable_weights:
+        raise AssertionError(
+            f"{layer_cls.__name__} has {len(layer.trainable_weights)} trainable weights, "
+            f"expected {expected_num_trainable_weights}."
+        )
+    run_model_saving_test(
+        model,
+        input_data,
+        expected_output_shape,
+        fresh_process=fresh_process,
+        run_jit_compile=run_jit_compile,
+        atol=atol,
+        jit_atol=jit_atol,
+        modules=modules,
+    )
+    return layer
+
+
+if __name__ == "__main__":
+    _fresh_process_main(sys.argv[1:])

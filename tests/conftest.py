@@ -1,0 +1,38 @@
+"""Session set-up shared by all tests.
+
+The CPU is split into two logical devices before TensorFlow initialises, so that
+``MirroredStrategy`` tests can run two replicas on a machine without GPUs. Each pytest-xdist
+worker is its own process and does this once.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+_cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(
+    _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+)
+
+
+@pytest.fixture(scope="session")
+def two_cpus() -> list[str]:
+    """Names of the two logical CPU devices."""
+    devices = [device.name for device in tf.config.list_logical_devices("CPU")]
+    assert len(devices) == 2, devices
+    return devices
+
+
+@pytest.fixture(scope="session")
+def glyphs_small_dir(tmp_path_factory) -> str:
+    """A data_dir holding the prepared ``selfevo_glyphs/small`` (prepared once per worker)."""
+    import tensorflow_datasets as tfds
+
+    import keras_selfevo  # noqa: F401  (registers the builder)
+
+    data_dir = str(tmp_path_factory.mktemp("tfds"))
+    tfds.builder("selfevo_glyphs/small", data_dir=data_dir).download_and_prepare()
+    return data_dir

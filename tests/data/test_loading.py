@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+import keras_selfevo as kse
+
+
+class _OfflineMnist(tfds.image_classification.MNIST, skip_registration=True):
+    """Writes a tiny MNIST-shaped dataset under the real builder's name, with no download."""
+
+    name = "mnist"
+
+    def _split_generators(self, dl_manager):
+        rng = np.random.default_rng(0)
+        images = rng.integers(0, 256, size=(12, 28, 28, 1), dtype=np.uint8)
+        return {
+            "train": self._examples(images[:8]),
+            "test": self._examples(images[8:]),
+        }
+
+    def _examples(self, images):
+        for index, image in enumerate(images):
+            yield index, {"image": image, "label": index % 10}
+
+
+def test_load_generates_our_builder_into_data_dir(tmp_path):
+    ds = kse.data.load("selfevo_glyphs/small", split="validation", data_dir=tmp_path,
+                       as_supervised=True, batch_size=50)
+    images, labels = next(iter(ds))
+    assert images.shape == (50, 28, 28, 1) and labels.shape == (50,)
+    assert (tmp_path / "selfevo_glyphs" / "small").is_dir()
+
+
+def test_load_reads_a_standard_dataset_prepared_in_data_dir(tmp_path):
+    _OfflineMnist(data_dir=str(tmp_path)).download_and_prepare()
+    ds = kse.data.load("mnist", split="train", data_dir=tmp_path)
+    labels = [int(example["label"]) for example in ds]
+    assert sorted(labels) == sorted(i % 10 for i in range(8))
+
+
+def test_missing_standard_dataset_says_how_to_prepare_it(tmp_path):
+    with pytest.raises(kse.data.DatasetNotPreparedError) as info:
+        kse.data.load("mnist", data_dir=tmp_path)
+    message = str(info.value)
+    assert str(tmp_path) in message and "download_and_prepare" in message
+    assert not any(tmp_path.iterdir())  # nothing was written or downloaded
+
+
+def test_unknown_dataset_name_is_a_value_error(tmp_path):
+    with pytest.raises(ValueError, match="Unknown dataset `name`='no_such_dataset'"):
+        kse.data.load("no_such_dataset", data_dir=tmp_path)
+    with pytest.raises(ValueError, match="`name`"):
+        kse.data.load("", data_dir=tmp_path)

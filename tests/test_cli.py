@@ -1,0 +1,73 @@
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from keras_selfevo import cli
+
+COMMANDS = ["demo", "train", "meta-train", "evolve", "export"]
+
+
+def _console_script():
+    """The installed `keras-selfevo` script next to this interpreter."""
+    path = os.path.join(os.path.dirname(sys.executable), "keras-selfevo")
+    return path if os.path.exists(path) else shutil.which("keras-selfevo")
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for command in COMMANDS:
+        assert command in out
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["bogus"], "invalid choice: 'bogus'"),
+        ([], "a command is required"),
+        (["demo", "--epochs", "0"], "--epochs: expected a positive integer, got '0'"),
+        (["demo", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+        (["train"], "command 'train' is not available"),
+    ],
+)
+def test_bad_usage_exits_2_with_one_line(capsys, argv, fragment):
+    assert cli.main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("keras-selfevo: error:")
+    assert fragment in lines[0]
+    assert captured.out == ""
+
+
+def test_console_script_error_is_one_stderr_line_without_traceback():
+    script = _console_script()
+    assert script, "the keras-selfevo console script is not installed"
+    result = subprocess.run([script, "bogus"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "keras-selfevo: error: argument COMMAND: invalid choice: 'bogus' "
+        "(choose from 'demo', 'train', 'meta-train', 'evolve', 'export')"
+    ]
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--version"])
+    assert info.value.code == 0
+    from keras_selfevo import __version__
+
+    assert capsys.readouterr().out.strip() == f"keras-selfevo {__version__}"
+
+
+@pytest.mark.slow
+def test_demo_runs_and_writes_pngs(tmp_path, capsys):
+    assert cli.main(["demo", "--output", str(tmp_path), "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "held-out accuracy" in out
+    for name in ("glyphs.png", "classifier_loss.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,97 @@
+"""The shared helper itself: it passes good layers and models and catches broken ones."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_selfevo import testing
+
+
+@keras.saving.register_keras_serializable(package="kse_tests")
+class Scale(keras.layers.Layer):
+    """Multiplies by a trainable per-feature scale, initialised to ``init``."""
+
+    def __init__(self, init=2.0, **kwargs):
+        super().__init__(**kwargs)
+        self.init = init
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(
+            shape=(input_shape[-1],), initializer=keras.initializers.Constant(self.init)
+        )
+
+    def call(self, x):
+        return x * self.scale
+
+    def get_config(self):
+        return {**super().get_config(), "init": self.init}
+
+
+@keras.saving.register_keras_serializable(package="kse_tests")
+class ForgetfulScale(Scale):
+    """Broken on purpose: its config drops ``init``."""
+
+    def get_config(self):
+        config = super().get_config()
+        del config["init"]
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kse_tests")
+class NotRebuiltOnLoad(Scale):
+    """Broken on purpose: the loaded layer differs from the saved one (weights ignored)."""
+
+    def load_own_variables(self, store):
+        pass
+
+
+def _inputs():
+    return np.random.default_rng(0).normal(size=(4, 3)).astype("float32")
+
+
+def test_layer_test_passes_a_good_layer_with_fresh_process_reload():
+    layer = testing.run_layer_test(
+        Scale, {"init": 3.0}, _inputs(), expected_output_shape=(4, 3),
+        expected_num_trainable_weights=1,
+    )
+    assert layer.get_config()["init"] == 3.0
+
+
+def test_model_saving_test_on_a_small_model_in_a_fresh_process(tmp_path):
+    inputs = keras.Input((3,))
+    hidden = keras.layers.Dense(8, activation="relu")(inputs)
+    model = keras.Model(inputs, {"a": Scale(0.5)(hidden), "b": keras.layers.Dense(2)(hidden)})
+    loaded = testing.run_model_saving_test(
+        model, _inputs(), {"a": (None, 8), "b": (None, 2)}, tmp_dir=str(tmp_path)
+    )
+    assert (tmp_path / "model.keras").exists()
+    np.testing.assert_array_equal(loaded.get_weights()[0], model.get_weights()[0])
+
+
+def test_fresh_process_reload_reports_class_and_outputs(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), Scale(1.5)])
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    class_name, outputs = testing.reload_in_fresh_process(path, _inputs(), [__name__])
+    assert class_name == "keras.src.models.sequential.Sequential"
+    np.testing.assert_allclose(outputs[0], _inputs() * 1.5, rtol=1e-6)
+
+
+def test_layer_test_catches_a_missing_config_argument():
+    with pytest.raises(AssertionError, match="lacks argument 'init'"):
+        testing.run_layer_test(ForgetfulScale, {"init": 3.0}, _inputs(), fresh_process=False)
+
+
+def test_layer_test_catches_wrong_output_shape():
+    with pytest.raises(AssertionError, match="Output shapes"):
+        testing.run_layer_test(
+            Scale, {"init": 3.0}, _inputs(), expected_output_shape=(4, 5), fresh_process=False
+        )
+
+
+def test_model_saving_test_catches_outputs_that_change_on_reload():
+    layer = NotRebuiltOnLoad(1.0)
+    model = keras.Sequential([keras.Input((3,)), layer])
+    layer.scale.assign([5.0, 6.0, 7.0])
+    with pytest.raises(AssertionError, match="Reload"):
+        testing.run_model_saving_test(model, _inputs(), fresh_process=False)
