@@ -33,6 +33,8 @@ setup(
         # tensorflow-datasets needs it to prepare datasets.
         "importlib_resources",
         "numpy",
+        # TensorFlow 2.21 no longer installs it; the TensorBoard callback needs it.
+        "tensorboard",
         # The CLI and the demo write loss and reward curves as PNGs.
         "matplotlib",
     ],

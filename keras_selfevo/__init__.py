@@ -9,7 +9,17 @@ from keras_selfevo import _quiet
 if _quiet.running_as_cli():
     _quiet.import_tensorflow_quietly()
 
-from keras_selfevo import data, distribute  # noqa: E402
+from keras_selfevo import data, distribute, layers, losses, testing, training  # noqa: E402
+from keras_selfevo.training import SelfEvolvingModel  # noqa: E402
 from keras_selfevo.version import __version__  # noqa: E402
 
-__all__ = ["__version__", "data", "distribute"]
+__all__ = [
+    "SelfEvolvingModel",
+    "__version__",
+    "data",
+    "distribute",
+    "layers",
+    "losses",
+    "testing",
+    "training",
+]

@@ -1,0 +1,35 @@
+"""Losses of the combined objective and the reward weightings ``w(r)``."""
+
+from keras_selfevo.losses.reward_weighted_squared_loss import (
+    RewardWeightedSquaredLoss,
+    squared_error_per_sample,
+)
+from keras_selfevo.losses.reward_weighting import (
+    WEIGHTINGS,
+    AWRWeighting,
+    CallableWeighting,
+    FilterWeighting,
+    NormalizedWeighting,
+    RawWeighting,
+    RewardWeighting,
+    get_reward_weighting,
+)
+from keras_selfevo.losses.self_supervised_loss import (
+    SelfSupervisedLoss,
+    binary_crossentropy_elements,
+)
+
+__all__ = [
+    "AWRWeighting",
+    "CallableWeighting",
+    "FilterWeighting",
+    "NormalizedWeighting",
+    "RawWeighting",
+    "RewardWeightedSquaredLoss",
+    "RewardWeighting",
+    "SelfSupervisedLoss",
+    "WEIGHTINGS",
+    "binary_crossentropy_elements",
+    "get_reward_weighting",
+    "squared_error_per_sample",
+]

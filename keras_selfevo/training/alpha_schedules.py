@@ -1,0 +1,82 @@
+"""Schedules of the mixing weight ``alpha`` in ``L = alpha L_self + (1 - alpha) L_reinforce``.
+
+A schedule is called with the optimizer's step (a tensor) and returns alpha in [0, 1].
+Typical use: start self-supervised (alpha near 1) and shift toward reward (alpha near 0).
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from collections.abc import Callable
+
+import keras
+import tensorflow as tf
+
+
+def _check_alpha(value: float, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"`{name}` must be a float in [0, 1], got {value!r}.")
+    return float(value)
+
+
+class AlphaSchedule(abc.ABC):
+    """Base class of serializable alpha schedules: ``schedule(step) -> alpha``."""
+
+    @abc.abstractmethod
+    def __call__(self, step: tf.Tensor) -> tf.Tensor:
+        """Alpha at ``step`` as a float32 scalar tensor."""
+
+    @abc.abstractmethod
+    def get_config(self) -> dict:
+        """Constructor arguments."""
+
+    @classmethod
+    def from_config(cls, config: dict) -> AlphaSchedule:
+        """Rebuild from :meth:`get_config`."""
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="keras_selfevo")
+class LinearAlpha(AlphaSchedule):
+    """Alpha moves linearly from ``start`` to ``end`` over ``steps`` steps, then stays.
+
+    Args:
+        start: Alpha at step 0.
+        end: Alpha from step ``steps`` on.
+        steps: Length of the ramp (> 0).
+    """
+
+    def __init__(self, start: float = 1.0, end: float = 0.0, steps: int = 1000):
+        self.start = _check_alpha(start, "start")
+        self.end = _check_alpha(end, "end")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
+            raise ValueError(f"`steps` must be a positive integer, got {steps!r}.")
+        self.steps = steps
+
+    def _progress(self, step: tf.Tensor) -> tf.Tensor:
+        return tf.clip_by_value(tf.cast(step, tf.float32) / float(self.steps), 0.0, 1.0)
+
+    def __call__(self, step: tf.Tensor) -> tf.Tensor:
+        return self.start + (self.end - self.start) * self._progress(step)
+
+    def get_config(self) -> dict:
+        return {"start": self.start, "end": self.end, "steps": self.steps}
+
+
+@keras.saving.register_keras_serializable(package="keras_selfevo")
+class CosineAlpha(LinearAlpha):
+    """Alpha follows half a cosine from ``start`` to ``end`` over ``steps`` steps, then stays."""
+
+    def __call__(self, step: tf.Tensor) -> tf.Tensor:
+        shape = 0.5 * (1.0 - tf.cos(math.pi * self._progress(step)))
+        return self.start + (self.end - self.start) * shape
+
+
+def get_alpha(alpha: float | AlphaSchedule | Callable[[tf.Tensor], tf.Tensor] | dict):
+    """Validate ``alpha``: a float in [0, 1], a schedule, or a callable of the step."""
+    if isinstance(alpha, dict):
+        alpha = keras.saving.deserialize_keras_object(alpha)
+    if isinstance(alpha, AlphaSchedule) or (callable(alpha) and not isinstance(alpha, type)):
+        return alpha
+    return _check_alpha(alpha, "alpha")

@@ -1,0 +1,549 @@
+"""SelfEvolvingModel: one train step for ``alpha * L_self + (1 - alpha) * L_reinforce``."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras.src.models.functional import Functional
+from keras.src.models.model import functional_init_arguments
+from keras.src.saving import serialization_lib
+
+from keras_selfevo.losses.reward_weighted_squared_loss import (
+    per_sample_vector,
+    squared_error_per_sample,
+)
+from keras_selfevo.losses.reward_weighting import RewardWeighting, get_reward_weighting
+from keras_selfevo.losses.self_supervised_loss import binary_crossentropy_elements
+from keras_selfevo.training.alpha_schedules import AlphaSchedule, get_alpha
+
+TARGET_KEYS = ("self", "policy", "reward", "action")
+_CHECK_MARKER = "keras_selfevo input check: "
+_CHECK_END = " (end of check)"
+
+
+class _LossTerms(NamedTuple):
+    """Per-replica contributions; summed over replicas they give the global values."""
+
+    total: tf.Tensor
+    self_loss: tf.Tensor
+    reinforce_loss: tf.Tensor
+    alpha: tf.Tensor
+    global_batch: tf.Tensor
+
+
+def _first_tensor(x: Any) -> tf.Tensor:
+    return next(t for t in tf.nest.flatten(x) if t is not None)
+
+
+def _replica_sum(value: tf.Tensor) -> tf.Tensor:
+    """Sum over the replicas in sync (identity without distribution)."""
+    return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, value)
+
+
+def _check(condition: tf.Tensor, message: str) -> tf.Operation:
+    return tf.debugging.Assert(condition, [_CHECK_MARKER + message + _CHECK_END])
+
+
+@contextlib.contextmanager
+def _input_errors_as_value_errors():
+    """Turn the input checks' runtime failures into ``ValueError`` naming the argument."""
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as error:
+        found = re.search(re.escape(_CHECK_MARKER) + "(.*?)" + re.escape(_CHECK_END), error.message)
+        if not found:
+            raise
+        # TensorFlow prints the message as a string literal: undo its quote escapes.
+        raise ValueError(re.sub(r"\\(['\"])", r"\1", found.group(1)).strip()) from None
+
+
+class _StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stop ``fit`` when a step's loss was not finite (the step itself skipped the update)."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is None or math.isfinite(float(loss)):
+            return
+        self.model.stop_training = True
+        terms = [key for key in ("self_loss", "reinforce_loss") if key in logs]
+        details = ", ".join(f"{key}={float(logs[key]):.4g}" for key in terms)
+        warnings.warn(
+            f"SelfEvolvingModel: non-finite loss or gradients at epoch {self._epoch + 1}, "
+            f"batch {batch + 1} (epoch means so far: {details}). The update was skipped and "
+            "training stopped; the weights are those after the last finite step.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+
+@keras.saving.register_keras_serializable(package="keras_selfevo")
+class SelfEvolvingModel(keras.Model):
+    """A Keras model trained on ``L = alpha * L_self + (1 - alpha) * L_reinforce``.
+
+    Build it functionally, ``SelfEvolvingModel(inputs=x, outputs={"self": s, "policy": p})``,
+    or subclass it with a ``call`` returning such a dict. A model with a single output uses
+    it for both terms. An optional ``"mask"`` output (from
+    :class:`~keras_selfevo.layers.RandomMasking`) lets the self-loss count masked elements
+    only (``masked_self_loss=True``).
+
+    **Data**: ``(x, {"self"?: ..., "policy": ..., "reward": ..., "action"?: ...})``, with an
+    optional third element ``sample_weight``, from ``tf.data`` or NumPy
+    (``fit(x, targets_dict)``).
+
+    - ``L_self``: binary cross-entropy (mean over the last axis, then over the batch, as
+      ``keras.losses.BinaryCrossentropy``) between the ``"self"`` output and ``y["self"]``,
+      or the input itself when ``"self"`` is not given. Targets must lie in [0, 1].
+    - ``L_reinforce``: mean over the **global** batch of ``w(r_i) * se_i`` where ``se_i`` is
+      the squared error between ``y["policy"]`` and ``a_i * f_policy(x_i)`` averaged over
+      output elements, ``r = y["reward"]``, ``a = y["action"]`` (1 when absent). ``w`` is the
+      reward weighting; its batch statistics are over the global batch and it is not
+      differentiated.
+
+    Under ``tf.distribute`` every term is normalised by the global batch (counts are summed
+    and rewards gathered across replicas), so a step on N replicas equals a step on one
+    device with the same global batch. Logs: ``loss``, ``self_loss``, ``reinforce_loss``,
+    ``alpha`` and the compiled metrics, computed on the ``"policy"`` output.
+
+    Input errors (rewards of the wrong shape or NaN, negative rewards with ``"raw"``, self
+    targets outside [0, 1], missing keys) raise ``ValueError`` before any update. A step
+    whose loss or gradients are not finite is skipped and ``fit`` stops with a warning.
+    """
+
+    def __new__(cls, *args, **kwargs):
+        # Built from inputs and outputs, the model is a FunctionalSelfEvolvingModel, as
+        # keras.Model(inputs, outputs) is a Functional.
+        if cls is SelfEvolvingModel and functional_init_arguments(args, kwargs):
+            return keras.Model.__new__(FunctionalSelfEvolvingModel, *args, **kwargs)
+        return super().__new__(cls, *args, **kwargs)
+
+    def compile(
+        self,
+        optimizer: str | keras.optimizers.Optimizer = "adam",
+        alpha: float | AlphaSchedule | Callable[[tf.Tensor], tf.Tensor] = 0.5,
+        reward_weighting: str | RewardWeighting | Callable[[tf.Tensor], tf.Tensor] = "raw",
+        self_from_logits: bool = False,
+        masked_self_loss: bool = False,
+        metrics: Any = None,
+        weighted_metrics: Any = None,
+        run_eagerly: bool = False,
+        steps_per_execution: int = 1,
+        jit_compile: bool | str = "auto",
+        auto_scale_loss: bool = True,
+    ) -> None:
+        """Configure training.
+
+        Args:
+            optimizer: A Keras optimizer or its name.
+            alpha: Weight of the self-loss: a float in [0, 1], an
+                :class:`~keras_selfevo.training.AlphaSchedule` (``LinearAlpha``,
+                ``CosineAlpha``) or a callable of the optimizer step. With a float of
+                exactly 1 (or 0) the other term is not computed and its targets are not
+                needed.
+            reward_weighting: ``"raw"`` (w = r, r ≥ 0), ``"normalized"``, ``"awr"``,
+                ``"filter"`` (batch median), a
+                :class:`~keras_selfevo.losses.RewardWeighting`, or a callable ``r -> w``.
+            self_from_logits: The ``"self"`` output holds logits, not probabilities.
+            masked_self_loss: Count only masked elements in ``L_self``; needs a ``"mask"``
+                output. Where a batch has no masked element (evaluation), all count.
+            metrics: Metrics of the ``"policy"`` output against ``y["policy"]``.
+            weighted_metrics: Same, weighted by ``sample_weight``.
+            run_eagerly: As in ``keras.Model.compile``.
+            steps_per_execution: As in ``keras.Model.compile``.
+            jit_compile: As in ``keras.Model.compile``.
+            auto_scale_loss: As in ``keras.Model.compile`` (loss scaling under
+                ``mixed_float16``).
+        """
+        self.alpha = get_alpha(alpha)
+        self.reward_weighting = get_reward_weighting(reward_weighting)
+        self.self_from_logits = bool(self_from_logits)
+        self.masked_self_loss = bool(masked_self_loss)
+        self._check_output_names()
+        super().compile(
+            optimizer=optimizer,
+            loss=None,
+            metrics=metrics,
+            weighted_metrics=weighted_metrics,
+            run_eagerly=run_eagerly,
+            steps_per_execution=steps_per_execution,
+            jit_compile=jit_compile,
+            auto_scale_loss=auto_scale_loss,
+        )
+        with self.distribute_strategy.scope():
+            self._term_trackers = {
+                name: keras.metrics.Mean(name=name)
+                for name in ("self_loss", "reinforce_loss", "alpha")
+            }
+        keras_config = dict(self._compile_config.config)
+        del keras_config["loss"], keras_config["loss_weights"]  # fixed by this class
+        self._compile_config = serialization_lib.SerializableDict(
+            **keras_config,
+            alpha=self.alpha,
+            reward_weighting=self.reward_weighting,
+            self_from_logits=self.self_from_logits,
+            masked_self_loss=self.masked_self_loss,
+            auto_scale_loss=auto_scale_loss,
+        )
+
+    def compile_from_config(self, config: dict) -> None:
+        """Compile with the settings stored by :meth:`get_compile_config` (``.keras`` load)."""
+        config = serialization_lib.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        """Keras's metrics (``loss``, compiled ones) plus the per-term trackers."""
+        trackers = list(getattr(self, "_term_trackers", {}).values())
+        return super().metrics + trackers
+
+    # ----------------------------------------------------------------------------- checks
+    def _needs_self(self) -> bool:
+        return not (isinstance(self.alpha, float) and self.alpha == 0.0)
+
+    def _needs_reinforce(self) -> bool:
+        return not (isinstance(self.alpha, float) and self.alpha == 1.0)
+
+    def _check_output_names(self) -> None:
+        """For functional models, check the output dict before any data is seen."""
+        structure = getattr(self, "_outputs_struct", None)
+        if isinstance(structure, Mapping):
+            self._check_outputs(structure)
+
+    def _check_outputs(self, outputs: Any) -> None:
+        if not isinstance(outputs, Mapping):
+            if self.masked_self_loss:
+                raise ValueError(
+                    "`masked_self_loss=True` needs the model outputs to be a dict with a "
+                    "'mask' output (e.g. from RandomMasking)."
+                )
+            return
+        needed = {"self"} if self._needs_self() else set()
+        needed |= {"policy"} if self._needs_reinforce() else set()
+        needed |= {"mask"} if self.masked_self_loss else set()
+        missing = needed - set(outputs)
+        if missing:
+            raise ValueError(
+                f"The model outputs dict lacks {sorted(missing)}: with alpha={self.alpha!r} "
+                f"and masked_self_loss={self.masked_self_loss} it needs {sorted(needed)}; "
+                f"it has {sorted(outputs)}."
+            )
+
+    def _check_targets(self, x: Any, y: Any) -> None:
+        """Structural checks made while tracing (Python errors, before any update)."""
+        if y is None:
+            y = {}
+        if not isinstance(y, Mapping):
+            raise ValueError(
+                "`y` must be a dict with keys among "
+                f"{TARGET_KEYS}, e.g. {{'policy': ..., 'reward': ...}}; got {type(y).__name__}."
+            )
+        unknown = set(y) - set(TARGET_KEYS)
+        if unknown:
+            raise ValueError(f"`y` has unknown keys {sorted(unknown)}; expected {TARGET_KEYS}.")
+        if self._needs_reinforce():
+            for key in ("policy", "reward"):
+                if key not in y:
+                    raise ValueError(
+                        f'`y["{key}"]` is missing: with alpha={self.alpha!r} the reward term '
+                        "needs y['policy'] and y['reward']."
+                    )
+        batch = _first_tensor(x).shape[0] if tf.nest.flatten(x) else None
+        for key in ("reward", "action"):
+            shape = getattr(y.get(key), "shape", None)
+            if shape is None or batch is None or None in tuple(shape):
+                continue  # checked on the values instead
+            if len(shape) == 0 or shape[0] != batch or int(np.prod(shape)) != batch:
+                raise ValueError(
+                    f'`y["{key}"]` must hold one value per sample, shape (batch,) or '
+                    f"(batch, 1), matching the batch size of x ({batch}); got {tuple(shape)}."
+                )
+        if self._needs_self() and "self" not in y and len(tf.nest.flatten(x)) != 1:
+            raise ValueError(
+                '`y["self"]` is missing and the model has several inputs: give the self '
+                "target explicitly."
+            )
+
+    def _runtime_checks(self, x: Any, y: Any) -> list[tf.Operation]:
+        """Value checks on one batch (or whole arrays), as assert ops."""
+        y = y if isinstance(y, Mapping) else {}
+        batch = tf.shape(_first_tensor(x))[0]
+        checks = []
+        for key in ("reward", "action"):
+            if key in y:
+                value = tf.cast(y[key], tf.float32)
+                checks.append(_check(
+                    tf.logical_and(tf.equal(tf.size(value), batch),
+                                   tf.equal(tf.shape(value)[0], batch)),
+                    f'`y["{key}"]` must hold one value per sample, shape (batch,) or '
+                    "(batch, 1), matching the batch size of x.",
+                ))
+                checks.append(_check(
+                    tf.reduce_all(tf.math.is_finite(value)),
+                    f'`y["{key}"]` contains NaN or infinite values.',
+                ))
+        if "reward" in y and self.reward_weighting.requires_non_negative:
+            checks.append(_check(
+                tf.reduce_all(tf.cast(y["reward"], tf.float32) >= 0),
+                '`y["reward"]` has negative rewards, which reward_weighting '
+                f"{type(self.reward_weighting).__name__} (w = r) does not allow; use "
+                "'normalized', 'awr' or 'filter'.",
+            ))
+        if self._needs_self():
+            target = y.get("self", x if len(tf.nest.flatten(x)) == 1 else None)
+            if target is not None:
+                target = tf.cast(_first_tensor(target), tf.float32)
+                name = '`y["self"]`' if "self" in y else "the input `x` (used as self target)"
+                checks.append(_check(
+                    tf.logical_and(tf.reduce_all(target >= 0), tf.reduce_all(target <= 1)),
+                    f"{name} must lie in [0, 1] for the binary cross-entropy self-loss.",
+                ))
+        return checks
+
+    def _validated_dataset(self, dataset: tf.data.Dataset) -> tf.data.Dataset:
+        """The dataset with the value checks run on every element in the input pipeline."""
+
+        def validate(*element):
+            x, y, _ = keras.utils.unpack_x_y_sample_weight(
+                element[0] if len(element) == 1 else element
+            )
+            with tf.control_dependencies(self._runtime_checks(x, y)):
+                return tf.nest.map_structure(
+                    lambda t: tf.identity(t) if isinstance(t, tf.Tensor) else t,
+                    element[0] if len(element) == 1 else element,
+                )
+
+        return dataset.map(validate)
+
+    def _validated(self, x: Any, y: Any) -> Any:
+        """Check NumPy/tensor inputs now; wrap a dataset so its batches are checked."""
+        if isinstance(x, tf.data.Dataset):
+            return self._validated_dataset(x)
+        if x is not None and not isinstance(x, keras.utils.PyDataset) and not callable(
+            getattr(x, "__next__", None)
+        ):
+            flat = tf.nest.flatten(x)
+            if flat and all(isinstance(t, (np.ndarray, tf.Tensor)) for t in flat):
+                self._check_targets(x, y)
+                self._runtime_checks(x, y)  # eager: raises at once
+        return x
+
+    # ------------------------------------------------------------------------------ steps
+    def _alpha_value(self) -> tf.Tensor:
+        if isinstance(self.alpha, float):
+            return tf.constant(self.alpha, tf.float32)
+        return tf.cast(self.alpha(self.optimizer.iterations), tf.float32)
+
+    def _split_outputs(self, y_pred: Any) -> tuple[Any, Any, Any]:
+        if isinstance(y_pred, Mapping):
+            return y_pred.get("self"), y_pred.get("policy"), y_pred.get("mask")
+        return y_pred, y_pred, None
+
+    def _self_sums(self, x: Any, y: Mapping, output: tf.Tensor, mask: Any,
+                   sample_weight: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        """Local sums of the self-loss: (all positions, positions, masked, masked count)."""
+        target = y["self"] if "self" in y else _first_tensor(x)
+        if (target.shape.rank is not None and output.shape.rank is not None
+                and target.shape[1:].is_fully_defined() and output.shape[1:].is_fully_defined()
+                and target.shape[1:] != output.shape[1:]):
+            source = '`y["self"]`' if "self" in y else "the input `x`"
+            raise ValueError(
+                f"The self target ({source}) has shape {target.shape} but the 'self' output "
+                f"has shape {output.shape}."
+            )
+        elements = binary_crossentropy_elements(target, output, self.self_from_logits)
+        weights = tf.reshape(sample_weight, [-1] + [1] * (elements.shape.rank - 1))
+        per_position = tf.reduce_mean(elements, axis=-1)
+        plain_sum = tf.reduce_sum(per_position * tf.squeeze(weights, -1))
+        positions = tf.cast(tf.size(per_position), tf.float32)
+        if not self.masked_self_loss:
+            return plain_sum, positions, tf.constant(0.0), tf.constant(0.0)
+        mask = tf.cast(mask, tf.float32)
+        return plain_sum, positions, tf.reduce_sum(elements * mask * weights), tf.reduce_sum(mask)
+
+    def _loss_terms(self, x: Any, y: Any, y_pred: Any, sample_weight: Any) -> _LossTerms:
+        self._check_targets(x, y)
+        self._check_outputs(y_pred)
+        y = y or {}
+        self_out, policy_out, mask = self._split_outputs(y_pred)
+        batch = tf.cast(tf.shape(_first_tensor(x))[0], tf.float32)
+        if isinstance(sample_weight, Mapping):
+            # Keras's array adapter repeats a per-sample weight for every key of y.
+            sample_weight = next((w for w in sample_weight.values() if w is not None), None)
+        if sample_weight is None:
+            sample_weight = tf.ones(tf.shape(_first_tensor(x))[:1], tf.float32)
+        else:
+            sample_weight = per_sample_vector(sample_weight, "sample_weight")
+        zero = tf.constant(0.0, tf.float32)
+        self_sums = (self._self_sums(x, y, self_out, mask, sample_weight)
+                     if self._needs_self() else (zero,) * 4)
+        ordering = []
+        if self._needs_reinforce():
+            rewards = per_sample_vector(y["reward"], 'y["reward"]')
+            batch_rewards = tf.distribute.get_replica_context().all_gather(rewards, axis=0)
+            ordering.append(batch_rewards)
+        # One reduction for every count, issued after the gather: replicas must run their
+        # collectives in the same order.
+        with tf.control_dependencies(ordering):
+            global_batch, global_positions, global_masked = tf.unstack(
+                _replica_sum(tf.stack([batch, self_sums[1], self_sums[3]]))
+            )
+        self_loss = self_sums[0] / tf.maximum(global_positions, 1.0)
+        if self.masked_self_loss:
+            masked = self_sums[2] / tf.maximum(global_masked, 1.0)
+            self_loss = tf.where(global_masked > 0, masked, self_loss)
+        reinforce_loss = zero
+        if self._needs_reinforce():
+            weights = self.reward_weighting(rewards, batch_rewards)
+            errors = squared_error_per_sample(y["policy"], policy_out, y.get("action"))
+            reinforce_loss = tf.reduce_sum(weights * errors * sample_weight) / tf.maximum(
+                global_batch, 1.0
+            )
+        alpha = self._alpha_value()
+        total = alpha * self_loss + (1.0 - alpha) * reinforce_loss
+        return _LossTerms(total, self_loss, reinforce_loss, alpha, global_batch)
+
+    def _update_trackers(self, terms: _LossTerms, loss_for_logs: tf.Tensor) -> None:
+        # Each replica holds its share of the global value; the metric sums over replicas.
+        replicas = float(tf.distribute.get_replica_context().num_replicas_in_sync)
+        weight = terms.global_batch / replicas
+        self._loss_tracker.update_state(loss_for_logs * replicas, sample_weight=weight)
+        self._term_trackers["self_loss"].update_state(terms.self_loss * replicas, weight)
+        self._term_trackers["reinforce_loss"].update_state(
+            terms.reinforce_loss * replicas, weight
+        )
+        self._term_trackers["alpha"].update_state(terms.alpha, weight)
+
+    def _all_finite(self, terms: _LossTerms, gradients: list) -> tf.Tensor:
+        local = [tf.reduce_all(tf.math.is_finite(terms.total))]
+        # With loss scaling, overflowing gradients are the LossScaleOptimizer's to skip.
+        if not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            local += [tf.reduce_all(tf.math.is_finite(g)) for g in gradients if g is not None]
+        bad = tf.cast(tf.logical_not(tf.reduce_all(tf.stack(local))), tf.float32)
+        return tf.equal(_replica_sum(bad), 0.0)
+
+    def _apply_if_finite(self, finite: tf.Tensor, gradients: list) -> None:
+        """Apply the gradients only when ``finite``: a bad step changes no weight."""
+        variables = self.trainable_weights
+
+        def apply(grads):
+            self.optimizer.apply_gradients(zip(grads, variables))
+
+        if tf.__internal__.distribute.strategy_supports_no_merge_call():
+            tf.cond(finite, lambda: apply(gradients), lambda: None)
+            return
+
+        # MirroredStrategy: merge_call cannot run inside a cond in a replica context, so
+        # the cond runs in the cross-replica context (as Keras's LossScaleOptimizer does).
+        def cross_replica(distribution, finite, grads):
+            finite = distribution.experimental_local_results(finite)[0]
+
+            def apply_all():
+                distribution.extended.call_for_each_replica(apply, args=(grads,))
+
+            tf.cond(finite, apply_all, lambda: None)
+
+        tf.distribute.get_replica_context().merge_call(cross_replica, args=(finite, gradients))
+
+    def train_step(self, data: Any) -> dict[str, tf.Tensor]:
+        """One update on ``alpha * L_self + (1 - alpha) * L_reinforce``."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            terms = self._loss_terms(x, y, y_pred, sample_weight)
+            scaled = self.optimizer.scale_loss(terms.total)
+        gradients = tape.gradient(scaled, self.trainable_weights)
+        finite = self._all_finite(terms, gradients)
+        self._apply_if_finite(finite, gradients)
+        nan = tf.constant(float("nan"), tf.float32)
+        self._update_trackers(terms, tf.where(finite, terms.total, nan))
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def test_step(self, data: Any) -> dict[str, tf.Tensor]:
+        """The same objective and metrics, without an update."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y_pred = self(x, training=False)
+        terms = self._loss_terms(x, y, y_pred, sample_weight)
+        self._update_trackers(terms, terms.total)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def compute_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None):
+        """Update the compiled metrics on the ``"policy"`` output; return all results."""
+        _, policy_out, _ = self._split_outputs(y_pred)
+        if isinstance(y, Mapping) and "policy" in y and policy_out is not None:
+            return super().compute_metrics(x, y["policy"], policy_out, sample_weight)
+        return self.get_metrics_result()
+
+    # ------------------------------------------------------------------------ entry points
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq=1):
+        """``keras.Model.fit`` with input checks and a stop on non-finite loss.
+
+        Inputs are checked before the first update (NumPy arrays at once, ``tf.data``
+        batches in the input pipeline); a bad input raises ``ValueError`` naming it.
+        """
+        with _input_errors_as_value_errors():
+            x = self._validated(x, y)
+            if isinstance(validation_data, tf.data.Dataset):
+                validation_data = self._validated(validation_data, None)
+            elif isinstance(validation_data, (tuple, list)) and len(validation_data) >= 2:
+                self._validated(validation_data[0], validation_data[1])
+            callbacks = [*(callbacks or []), _StopOnNonFiniteLoss()]
+            return super().fit(
+                x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+                callbacks=callbacks, validation_split=validation_split,
+                validation_data=validation_data, shuffle=shuffle, class_weight=class_weight,
+                sample_weight=sample_weight, initial_epoch=initial_epoch,
+                steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
+                validation_batch_size=validation_batch_size, validation_freq=validation_freq,
+            )
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        """``keras.Model.evaluate`` with the same input checks as :meth:`fit`."""
+        with _input_errors_as_value_errors():
+            return super().evaluate(self._validated(x, y), y, *args, **kwargs)
+
+    def train_on_batch(self, x, y=None, *args, **kwargs):
+        """``keras.Model.train_on_batch`` with the input checks of :meth:`fit`."""
+        with _input_errors_as_value_errors():
+            return super().train_on_batch(self._validated(x, y), y, *args, **kwargs)
+
+    def test_on_batch(self, x, y=None, *args, **kwargs):
+        """``keras.Model.test_on_batch`` with the input checks of :meth:`fit`."""
+        with _input_errors_as_value_errors():
+            return super().test_on_batch(self._validated(x, y), y, *args, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="keras_selfevo")
+class FunctionalSelfEvolvingModel(SelfEvolvingModel, Functional):
+    """A :class:`SelfEvolvingModel` built from ``inputs`` and ``outputs``.
+
+    ``SelfEvolvingModel(inputs=..., outputs=...)`` returns one. It exists as its own class
+    because ``keras.Model.__init__`` would otherwise rewrite ``SelfEvolvingModel``'s base
+    classes to ``Functional`` for the rest of the process, breaking subclassed models.
+
+    Args:
+        inputs: The model's ``keras.Input`` tensors.
+        outputs: A dict ``{"self": ..., "policy": ..., "mask"?: ...}`` or one tensor.
+        name: Model name.
+        **kwargs: Passed on to ``Functional``.
+    """
+
+    def __init__(self, inputs: Any, outputs: Any, name: str | None = None, **kwargs):
+        # keras.Model.__init__ minus its class-hierarchy rewrite: the backend trainer's
+        # set-up, then the functional graph.
+        keras.Model.__bases__[0].__init__(self)
+        Functional.__init__(self, inputs, outputs, name=name, **kwargs)
