@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--output", default="demo_output", help="folder for PNGs and data")
     demo.add_argument(
-        "--epochs", type=_positive_int, default=4, help="training epochs (default: 4)"
+        "--epochs", type=_positive_int, default=12, help="training epochs (default: 12)"
     )
     for name, help_text in _PLANNED.items():
         commands.add_parser(name, help=help_text, description=help_text)

@@ -69,5 +69,5 @@ def test_demo_runs_and_writes_pngs(tmp_path, capsys):
     assert cli.main(["demo", "--output", str(tmp_path), "--epochs", "1"]) == 0
     out = capsys.readouterr().out
     assert "held-out accuracy" in out
-    for name in ("glyphs.png", "classifier_loss.png"):
+    for name in ("glyphs.png", "self_evolving_losses.png", "reconstructions.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
