@@ -9,17 +9,20 @@ from keras_selfevo import _quiet
 if _quiet.running_as_cli():
     _quiet.import_tensorflow_quietly()
 
-from keras_selfevo import data, distribute, layers, losses, testing, training  # noqa: E402
+from keras_selfevo import data, distribute, layers, losses, meta, testing, training  # noqa: E402
+from keras_selfevo.meta import MetaLearner  # noqa: E402
 from keras_selfevo.training import SelfEvolvingModel  # noqa: E402
 from keras_selfevo.version import __version__  # noqa: E402
 
 __all__ = [
+    "MetaLearner",
     "SelfEvolvingModel",
     "__version__",
     "data",
     "distribute",
     "layers",
     "losses",
+    "meta",
     "testing",
     "training",
 ]

@@ -9,6 +9,12 @@ import tensorflow as tf
 
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multiworker")
 
+# One strategy per device set, reused: collective instance keys restart with every new
+# strategy while TensorFlow's collective executor remembers earlier instances' shapes, so
+# a second MirroredStrategy over the same devices can fail with "Shape mismatch in the
+# collective instance". TensorFlow allows one MultiWorkerMirroredStrategy per process.
+_CACHE: dict[tuple, tf.distribute.Strategy] = {}
+
 
 def _cluster_size() -> int:
     """Number of tasks in ``TF_CONFIG``'s cluster (0 when it is unset)."""
@@ -36,7 +42,8 @@ def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
             ``"multiworker"``: ``MultiWorkerMirroredStrategy`` over the cluster in ``TF_CONFIG``.
 
     Returns:
-        A ``tf.distribute.Strategy``. Batch sizes given to ``fit`` under it are global.
+        A ``tf.distribute.Strategy``; the same object again for the same devices. Batch
+        sizes given to ``fit`` under it are global.
 
     Raises:
         ValueError: ``name`` is unknown, or ``"multiworker"`` is asked for without ``TF_CONFIG``.
@@ -57,11 +64,16 @@ def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
         return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
     if name == "mirrored":
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-        return tf.distribute.MirroredStrategy([device.name for device in devices])
+        names = tuple(device.name for device in devices)
+        if ("mirrored", names) not in _CACHE:
+            _CACHE["mirrored", names] = tf.distribute.MirroredStrategy(list(names))
+        return _CACHE["mirrored", names]
     if _cluster_size() == 0:
         raise ValueError(
             "Strategy 'multiworker' needs the TF_CONFIG environment variable describing the "
             'cluster, e.g. {"cluster": {"worker": ["127.0.0.1:12345", "127.0.0.1:12346"]}, '
             '"task": {"type": "worker", "index": 0}}.'
         )
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    if ("multiworker",) not in _CACHE:
+        _CACHE["multiworker",] = tf.distribute.MultiWorkerMirroredStrategy()
+    return _CACHE["multiworker",]

@@ -48,3 +48,7 @@ def test_auto_counts_cluster_tasks(monkeypatch):
               "task": {"type": "worker", "index": 0}}
     monkeypatch.setenv("TF_CONFIG", json.dumps(config))
     assert distribute._cluster_size() == 2
+
+
+def test_mirrored_strategy_is_reused(two_cpus):
+    assert distribute.get_strategy("mirrored") is distribute.get_strategy("mirrored")

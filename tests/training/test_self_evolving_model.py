@@ -351,3 +351,25 @@ def test_shared_helper_on_self_evolving_model(tiny_model):
     loaded = kse.testing.run_model_saving_test(
         tiny_model, x, {"self": (None, 6), "policy": (None, 3)})
     assert isinstance(loaded, kse.SelfEvolvingModel)
+
+
+def test_self_from_logits_step_equals_the_formula():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6,))
+    hidden = keras.layers.Dense(8, activation="tanh")(inputs)
+    model = kse.SelfEvolvingModel(inputs, {"self": keras.layers.Dense(6)(hidden),
+                                           "policy": keras.layers.Dense(3)(hidden)})
+    x, y = make_batch(actions=True)
+    before = [w.numpy() for w in model.trainable_weights]
+    weights = numpy_weights("awr", y["reward"])
+    with tf.GradientTape() as tape:
+        out = model(x, training=True)
+        l_self = keras.losses.BinaryCrossentropy(from_logits=True)(x, out["self"])
+        se = tf.reduce_mean(tf.square(y["policy"] - y["action"] * out["policy"]), axis=-1)
+        total = 0.25 * l_self + 0.75 * tf.reduce_mean(weights * se)
+    grads = tape.gradient(total, model.trainable_weights)
+    model.compile(optimizer=keras.optimizers.SGD(0.5), alpha=0.25, reward_weighting="awr",
+                  self_from_logits=True)
+    model.train_on_batch(x, y)
+    for w0, g, w1 in zip(before, grads, model.trainable_weights):
+        np.testing.assert_allclose(w1.numpy(), w0 - 0.5 * g.numpy(), atol=1e-6)

@@ -1,0 +1,316 @@
+"""MetaLearner: the MAML family on any built Keras model, trained with ``model.fit``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+ALGORITHMS = ("maml", "fomaml", "metasgd", "anil", "reptile")
+
+
+def _global_mean(values: tf.Tensor) -> tf.Tensor:
+    """The local replica's share of the mean over the global meta-batch.
+
+    Replicas' gradients are summed, so each contributes its local mean divided by the
+    number of replicas: exact when a meta-batch splits evenly across replicas, the same
+    assumption Keras makes when it scales losses for distribution.
+    """
+    replicas = tf.distribute.get_replica_context().num_replicas_in_sync
+    return tf.reduce_mean(values, axis=0) / tf.cast(replicas, values.dtype)
+
+
+@keras.saving.register_keras_serializable(package="keras_selfevo")
+class MetaLearner(keras.Model):
+    """Meta-learn the initial weights of ``model`` so that a few gradient steps fit a task.
+
+    The meta-loss of a meta-batch is the mean over its tasks of the query loss after
+    adaptation, ``theta' = theta - inner_lr * grad L_support(theta)`` repeated
+    ``inner_steps`` times. Fast weights are tensors run through ``model.stateless_call``:
+    no variable is assigned inside the inner loop, so the outer gradient flows through it.
+    The tasks of a meta-batch run in one graph (``tf.vectorized_map``), not as Python copies.
+
+    Algorithms:
+        ``"maml"``: second order, differentiating through the inner steps.
+        ``"fomaml"``: first order (inner gradients treated as constants).
+        ``"metasgd"``: a learned inner learning rate per parameter (weights of the learner,
+        trained by the outer optimizer and saved with it), second order.
+        ``"anil"``: only the layers named in ``adapt_layers`` adapt in the inner loop; all
+        layers learn in the outer loop.
+        ``"reptile"``: ``inner_steps`` SGD steps on the task's support and query data; the
+        outer optimizer receives the pseudo-gradient ``theta - theta'`` (with
+        ``SGD(learning_rate=eps)``: ``theta += eps (theta' - theta)``; a learning-rate
+        schedule anneals the step).
+
+    BatchNorm uses batch statistics in both the inner and the outer loop (as the MAML
+    reference code does); its moving statistics are not updated by meta-training.
+    Recurrent layers (GRU, LSTM) are switched to their non-cuDNN implementation
+    (``use_cudnn=False``): cuDNN kernels have no second-order gradients.
+
+    Data: ``((support_x, support_y), (query_x, query_y))`` with a leading meta-batch axis,
+    e.g. from :func:`keras_selfevo.data.sinusoid_tasks`.
+
+    Args:
+        model: A built Keras model (Sequential, functional or subclassed).
+        algorithm: One of ``"maml"``, ``"fomaml"``, ``"metasgd"``, ``"anil"``, ``"reptile"``.
+        inner_lr: Inner-loop learning rate (> 0); Meta-SGD's initial rates.
+        inner_steps: Inner-loop gradient steps during training (≥ 1).
+        loss: The task loss, a Keras loss or its name.
+        adapt_layers: For ``"anil"``: names of the layers that adapt in the inner loop.
+        eval_inner_steps: Inner steps in ``evaluate`` and ``adapt`` (default: ``inner_steps``).
+        vectorize: Run a meta-batch's tasks with ``tf.vectorized_map`` (``True``) or a graph
+            loop, ``tf.map_fn`` (``False``). ``None``: vectorized unless the model has
+            recurrent layers, whose while loops ``vectorized_map`` cannot convert.
+        **kwargs: Base ``keras.Model`` arguments.
+    """
+
+    def __init__(
+        self,
+        model: keras.Model,
+        algorithm: str = "maml",
+        inner_lr: float = 0.01,
+        inner_steps: int = 1,
+        loss: str | keras.losses.Loss = "mean_squared_error",
+        adapt_layers: list[str] | None = None,
+        eval_inner_steps: int | None = None,
+        vectorize: bool | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(model, keras.Model) or not model.built or not model.weights:
+            raise ValueError(
+                "`model` must be a built keras.Model (call it on data or give it an Input "
+                f"first); got {model!r}."
+            )
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"Unknown `algorithm`={algorithm!r}; expected one of {ALGORITHMS}.")
+        if isinstance(inner_lr, bool) or not isinstance(inner_lr, (int, float)) or inner_lr <= 0:
+            raise ValueError(f"`inner_lr` must be a number > 0, got {inner_lr!r}.")
+        for name, steps in (("inner_steps", inner_steps), ("eval_inner_steps", eval_inner_steps)):
+            if steps is not None and (not isinstance(steps, int) or steps < 1):
+                raise ValueError(f"`{name}` must be an integer ≥ 1, got {steps!r}.")
+        if algorithm == "anil":
+            if not adapt_layers:
+                raise ValueError("`adapt_layers` must name the layers to adapt for 'anil'.")
+            known = {layer.name for layer in model._flatten_layers(include_self=False)}
+            unknown = set(adapt_layers) - known
+            if unknown:
+                raise ValueError(
+                    f"`adapt_layers` names unknown layers {sorted(unknown)}; the model has "
+                    f"{sorted(known)}."
+                )
+        self.model = model
+        self.algorithm = algorithm
+        self.inner_lr = float(inner_lr)
+        self.inner_steps = inner_steps
+        self.loss_fn = keras.losses.get(loss)
+        self.adapt_layers = list(adapt_layers) if adapt_layers else None
+        self.eval_inner_steps = eval_inner_steps
+        recurrent = [layer for layer in model._flatten_layers(include_self=False)
+                     if isinstance(layer, keras.layers.RNN)]
+        for layer in recurrent:
+            if hasattr(layer, "use_cudnn"):
+                layer.use_cudnn = False
+        self.vectorize = not recurrent if vectorize is None else bool(vectorize)
+        self._adapted = self._adapted_mask()
+        self.inner_lrs = []
+        if algorithm == "metasgd":
+            self.inner_lrs = [
+                self.add_weight(
+                    shape=variable.shape,
+                    initializer=keras.initializers.Constant(self.inner_lr),
+                    name=f"inner_lr_{index}",
+                )
+                for index, variable in enumerate(model.trainable_variables)
+            ]
+        self.built = True
+
+    def _adapted_mask(self) -> list[bool]:
+        """Which of the model's trainable variables adapt in the inner loop."""
+        if self.algorithm != "anil":
+            return [True] * len(self.model.trainable_variables)
+        adapted = {
+            id(v)
+            for layer in self.model._flatten_layers(include_self=False)
+            if layer.name in self.adapt_layers
+            for v in layer.trainable_variables
+        }
+        return [id(v) in adapted for v in self.model.trainable_variables]
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        """The wrapped model before adaptation."""
+        return self.model(inputs, training=training)
+
+    # ----------------------------------------------------------------------------- inner
+    def _task_loss(self, weights: list, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, Any]:
+        non_trainable = [tf.convert_to_tensor(v) for v in self.model.non_trainable_variables]
+        pred, _ = self.model.stateless_call(weights, non_trainable, x, training=True)
+        pred = tf.cast(pred, self._dtype)
+        # Per-example values, reduced here: Keras Loss objects would also rescale for
+        # distribution, and the meta-batch mean below is already over the global batch.
+        fn = self.loss_fn.call if isinstance(self.loss_fn, keras.losses.Loss) else self.loss_fn
+        return tf.reduce_mean(fn(tf.cast(y, self._dtype), pred)), pred
+
+    @property
+    def _dtype(self) -> tf.DType:
+        """float64 for float64 models, else float32 (also under mixed precision)."""
+        variables = self.model.trainable_variables
+        return tf.float64 if variables and variables[0].dtype == "float64" else tf.float32
+
+    def fast_weights(self, support_x: tf.Tensor, support_y: tf.Tensor, steps: int,
+                     theta: list | None = None) -> list[tf.Tensor]:
+        """Weights after ``steps`` inner steps on one task's support set, as tensors."""
+        fast = list(theta if theta is not None else self.model.trainable_variables)
+        fast = [tf.convert_to_tensor(w) for w in fast]
+        second_order = self.algorithm in ("maml", "metasgd", "anil")
+        rates = self.inner_lrs or [self.inner_lr] * len(fast)
+        for _ in range(steps):
+            adapted = [w for w, flag in zip(fast, self._adapted) if flag]
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(adapted)
+                loss, _ = self._task_loss(fast, support_x, support_y)
+            grads = iter(tape.gradient(loss, adapted))
+            updated = []
+            for weight, flag, rate in zip(fast, self._adapted, rates):
+                if not flag:
+                    updated.append(weight)
+                    continue
+                grad = next(grads)
+                if not second_order:
+                    grad = tf.stop_gradient(grad)
+                updated.append(weight - tf.cast(rate, weight.dtype) * grad)
+            fast = updated
+        return fast
+
+    def _per_task(self, fn, tasks):
+        if self.vectorize:
+            return tf.vectorized_map(fn, tasks)
+        return tf.map_fn(fn, tasks, fn_output_signature=(self._dtype, self._dtype))
+
+    # ----------------------------------------------------------------------------- steps
+    def _unpack(self, data: Any) -> tuple[tf.Tensor, ...]:
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        try:
+            # A dataset element arrives as x=(support), y=(query); train_on_batch(element)
+            # as x=(support, query).
+            (support_x, support_y), (query_x, query_y) = (x, y) if y is not None else x
+        except (TypeError, ValueError):
+            raise ValueError(
+                "MetaLearner data must be ((support_x, support_y), (query_x, query_y)) with a "
+                "leading meta-batch axis."
+            ) from None
+        if support_x.shape[2:] != query_x.shape[2:]:
+            raise ValueError(
+                f"support_x {support_x.shape} and query_x {query_x.shape} must have the same "
+                "example shape."
+            )
+        return support_x, support_y, query_x, query_y
+
+    def _query_losses(self, data: Any, steps: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        support_x, support_y, query_x, query_y = self._unpack(data)
+        theta = [tf.convert_to_tensor(v) for v in self.model.trainable_variables]
+
+        def task(args):
+            sx, sy, qx, qy = args
+            fast = self.fast_weights(sx, sy, steps, theta)
+            return self._task_loss(fast, qx, qy)
+
+        losses, predictions = self._per_task(task, (support_x, support_y, query_x, query_y))
+        return losses, predictions, query_y
+
+    def _reptile_step(self, data: Any) -> tf.Tensor:
+        support_x, support_y, query_x, query_y = self._unpack(data)
+        x = tf.concat([support_x, query_x], axis=1)
+        y = tf.concat([support_y, query_y], axis=1)
+        theta = [tf.convert_to_tensor(v) for v in self.model.trainable_variables]
+
+        def task(args):
+            tx, ty = args
+            fast = self.fast_weights(tx, ty, self.inner_steps, theta)
+            loss, _ = self._task_loss(fast, tx, ty)
+            return [loss] + [w - f for w, f in zip(theta, fast)]
+
+        if self.vectorize:
+            outputs = tf.vectorized_map(task, (x, y))
+        else:
+            signature = [self._dtype] + [tf.TensorSpec(w.shape, w.dtype) for w in theta]
+            outputs = tf.map_fn(task, (x, y), fn_output_signature=signature)
+        pseudo_gradients = [_global_mean(d) for d in outputs[1:]]
+        self.optimizer.apply_gradients(zip(pseudo_gradients, self.model.trainable_variables))
+        return _global_mean(outputs[0])
+
+    def train_step(self, data: Any) -> dict[str, tf.Tensor]:
+        """One meta-update on a meta-batch of tasks."""
+        if self.algorithm == "reptile":
+            loss = self._reptile_step(data)
+            replicas = tf.distribute.get_replica_context().num_replicas_in_sync
+            self._loss_tracker.update_state(loss * replicas)
+            return self.get_metrics_result()
+        with tf.GradientTape() as tape:
+            losses, predictions, query_y = self._query_losses(data, self.inner_steps)
+            loss = _global_mean(losses)
+            scaled = self.optimizer.scale_loss(loss)
+        gradients = tape.gradient(scaled, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        return self._update_metrics(loss, predictions, query_y)
+
+    def test_step(self, data: Any) -> dict[str, tf.Tensor]:
+        """Post-adaptation query loss and metrics, with ``eval_inner_steps`` inner steps."""
+        steps = self.eval_inner_steps or self.inner_steps
+        losses, predictions, query_y = self._query_losses(data, steps)
+        return self._update_metrics(_global_mean(losses), predictions, query_y)
+
+    def _update_metrics(self, loss, predictions, query_y) -> dict[str, tf.Tensor]:
+        replicas = tf.distribute.get_replica_context().num_replicas_in_sync
+        self._loss_tracker.update_state(loss * replicas)
+        flat = lambda t: tf.reshape(t, tf.concat([[-1], tf.shape(t)[2:]], 0))  # noqa: E731
+        return self.compute_metrics(None, flat(query_y), flat(predictions))
+
+    # ----------------------------------------------------------------------------- adapt
+    def adapt(self, support_x: Any, support_y: Any, steps: int | None = None) -> keras.Model:
+        """A new model of the same architecture holding weights adapted to one task.
+
+        The learner's own weights are not changed.
+
+        Args:
+            support_x: The task's support inputs (no meta-batch axis).
+            support_y: The task's support targets.
+            steps: Inner steps (default: ``eval_inner_steps`` or ``inner_steps``).
+        """
+        steps = steps or self.eval_inner_steps or self.inner_steps
+        if not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"`steps` must be an integer ≥ 1, got {steps!r}.")
+        fast = self.fast_weights(tf.convert_to_tensor(support_x),
+                                 tf.convert_to_tensor(support_y), steps)
+        try:
+            clone = keras.models.clone_model(self.model)
+        except (ValueError, TypeError, NotImplementedError):
+            clone = type(self.model).from_config(self.model.get_config())
+        clone(tf.convert_to_tensor(support_x)[:1])
+        for variable, value in zip(clone.trainable_variables, fast):
+            variable.assign(value)
+        for variable, value in zip(clone.non_trainable_variables,
+                                   self.model.non_trainable_variables):
+            variable.assign(value)
+        return clone
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "model": keras.saving.serialize_keras_object(self.model),
+            "algorithm": self.algorithm,
+            "inner_lr": self.inner_lr,
+            "inner_steps": self.inner_steps,
+            "loss": keras.saving.serialize_keras_object(self.loss_fn),
+            "adapt_layers": self.adapt_layers,
+            "eval_inner_steps": self.eval_inner_steps,
+            "vectorize": self.vectorize,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> MetaLearner:
+        config = dict(config)
+        config["model"] = keras.saving.deserialize_keras_object(config["model"])
+        config["loss"] = keras.saving.deserialize_keras_object(config["loss"])
+        return cls(**config)

@@ -1,0 +1,269 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_selfevo as kse
+
+
+def tiny_mlp(dtype="float32", seed=0):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([
+        keras.Input((1,), dtype=dtype),
+        keras.layers.Dense(6, activation="tanh", dtype=dtype, name="hidden"),
+        keras.layers.Dense(1, dtype=dtype, name="head"),
+    ])
+
+
+def task_batch(dtype="float32", tasks=3, shots=5, seed=0):
+    rng = np.random.default_rng(seed)
+    arrays = [rng.normal(size=(tasks, shots, 1)).astype(dtype) for _ in range(4)]
+    return (arrays[0], arrays[1]), (arrays[2], arrays[3])
+
+
+def meta_objective(net, theta, data, inner_lr, steps, rates=None):
+    """The MAML objective written out with NumPy-checkable pieces, for finite differences."""
+    (sx, sy), (qx, qy) = data
+    losses = []
+    for t in range(len(sx)):
+        fast = [tf.constant(w) for w in theta]
+        for _ in range(steps):
+            with tf.GradientTape() as tape:
+                tape.watch(fast)
+                pred, _ = net.stateless_call(fast, [], sx[t])
+                loss = tf.reduce_mean(tf.square(sy[t] - pred))
+            grads = tape.gradient(loss, fast)
+            lrs = rates if rates is not None else [inner_lr] * len(fast)
+            fast = [w - lr * g for w, lr, g in zip(fast, lrs, grads)]
+        pred, _ = net.stateless_call(fast, [], qx[t])
+        losses.append(float(tf.reduce_mean(tf.square(qy[t] - pred))))
+    return float(np.mean(losses))
+
+
+def learner_gradients(learner, data):
+    """The gradient of one meta-step, read off an SGD(lr=1) update."""
+    before = [v.numpy().copy() for v in learner.trainable_variables]
+    learner.train_on_batch(data)
+    return [b - v.numpy() for b, v in zip(before, learner.trainable_variables)]
+
+
+@pytest.mark.parametrize("steps", [1, 2])
+def test_maml_meta_gradient_equals_finite_differences(steps):
+    net = tiny_mlp("float64")
+    data = task_batch("float64")
+    learner = kse.MetaLearner(net, "maml", inner_lr=0.1, inner_steps=steps)
+    learner.compile(optimizer=keras.optimizers.SGD(1.0))
+    theta = [v.numpy().copy() for v in net.trainable_variables]
+    grads = learner_gradients(learner, data)
+    eps = 1e-6
+    for index, weight in enumerate(theta):
+        numeric = np.zeros_like(weight)
+        for position in np.ndindex(weight.shape):
+            for sign in (1, -1):
+                shifted = [w.copy() for w in theta]
+                shifted[index][position] += sign * eps
+                numeric[position] += sign * meta_objective(net, shifted, data, 0.1, steps)
+        numeric /= 2 * eps
+        np.testing.assert_allclose(grads[index], numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_fomaml_step_is_the_first_order_formula_and_differs_from_maml():
+    data = task_batch()
+    (sx, sy), (qx, qy) = data
+    net = tiny_mlp()
+    theta = [v.numpy().copy() for v in net.trainable_variables]
+    # First order: the query-loss gradient at the adapted weights, averaged over tasks.
+    expected = [np.zeros_like(w) for w in theta]
+    for t in range(len(sx)):
+        fast = [tf.constant(w) for w in theta]
+        with tf.GradientTape() as tape:
+            tape.watch(fast)
+            loss = tf.reduce_mean(tf.square(sy[t] - net.stateless_call(fast, [], sx[t])[0]))
+        fast = [w - 0.1 * g for w, g in zip(fast, tape.gradient(loss, fast))]
+        with tf.GradientTape() as tape:
+            tape.watch(fast)
+            loss = tf.reduce_mean(tf.square(qy[t] - net.stateless_call(fast, [], qx[t])[0]))
+        for e, g in zip(expected, tape.gradient(loss, fast)):
+            e += g.numpy() / len(sx)
+    fomaml = kse.MetaLearner(net, "fomaml", inner_lr=0.1)
+    fomaml.compile(optimizer=keras.optimizers.SGD(1.0))
+    first_order = learner_gradients(fomaml, data)
+    for got, want in zip(first_order, expected):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+    net2 = tiny_mlp()
+    maml = kse.MetaLearner(net2, "maml", inner_lr=0.1)
+    maml.compile(optimizer=keras.optimizers.SGD(1.0))
+    second_order = learner_gradients(maml, data)
+    assert max(np.abs(a - b).max() for a, b in zip(first_order, second_order)) > 1e-4
+
+
+def test_metasgd_learns_per_parameter_rates():
+    net = tiny_mlp()
+    learner = kse.MetaLearner(net, "metasgd", inner_lr=0.05)
+    assert len(learner.inner_lrs) == len(net.trainable_variables)
+    learner.compile(optimizer=keras.optimizers.SGD(0.1))
+    before = [r.numpy().copy() for r in learner.inner_lrs]
+    learner.train_on_batch(task_batch())
+    for old, rate in zip(before, learner.inner_lrs):
+        assert np.all(old == 0.05)
+        assert np.abs(rate.numpy() - old).max() > 0  # the rates received gradients
+
+
+def test_anil_adapts_only_the_head():
+    net = tiny_mlp()
+    learner = kse.MetaLearner(net, "anil", inner_lr=0.5, adapt_layers=["head"])
+    (sx, sy), _ = task_batch()
+    fast = learner.fast_weights(sx[0], sy[0], steps=2)
+    names = [v.path for v in net.trainable_variables]
+    for name, original, adapted in zip(names, net.trainable_variables, fast):
+        changed = np.abs(original.numpy() - adapted.numpy()).max() > 0
+        assert changed == ("/head/" in name), name
+    learner.compile(optimizer=keras.optimizers.SGD(0.1))
+    hidden_before = net.get_layer("hidden").kernel.numpy().copy()
+    learner.train_on_batch(task_batch())
+    assert np.abs(net.get_layer("hidden").kernel.numpy() - hidden_before).max() > 0
+
+
+def test_reptile_moves_toward_the_adapted_weights():
+    net = tiny_mlp()
+    data = task_batch(tasks=1)
+    learner = kse.MetaLearner(net, "reptile", inner_lr=0.1, inner_steps=3)
+    (sx, sy), (qx, qy) = data
+    x, y = np.concatenate([sx[0], qx[0]]), np.concatenate([sy[0], qy[0]])
+    theta = [v.numpy().copy() for v in net.trainable_variables]
+    adapted = [w.numpy() for w in learner.fast_weights(x, y, steps=3)]
+    learner.compile(optimizer=keras.optimizers.SGD(0.5))
+    learner.train_on_batch(data)
+    for before, target, after in zip(theta, adapted, net.trainable_variables):
+        np.testing.assert_allclose(after.numpy(), before + 0.5 * (target - before), atol=1e-6)
+
+
+def test_adapt_returns_a_new_model_and_leaves_the_learner_untouched():
+    tasks = kse.data.sinusoid_tasks(shots=10, queries=10, meta_batch_size=1, seed=3)
+    (sx, sy), (qx, qy) = next(iter(tasks))
+    net = tiny_mlp()
+    learner = kse.MetaLearner(net, "maml", inner_lr=0.01, eval_inner_steps=10)
+    before = [w.copy() for w in net.get_weights()]
+    adapted = learner.adapt(sx[0], sy[0])
+    assert adapted is not net and isinstance(adapted, keras.Model)
+    for a, b in zip(before, net.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    mse = lambda model: float(np.mean((model.predict(qx[0], verbose=0) - qy[0]) ** 2))  # noqa
+    assert mse(adapted) < mse(net)
+
+
+def test_sinusoid_tasks_are_deterministic_and_in_range():
+    first = list(kse.data.sinusoid_tasks(5, 7, 4, seed=1, num_meta_batches=2))
+    again = list(kse.data.sinusoid_tasks(5, 7, 4, seed=1, num_meta_batches=2))
+    other = next(iter(kse.data.sinusoid_tasks(5, 7, 4, seed=2)))
+    (sx, sy), (qx, qy) = first[0]
+    assert sx.shape == (4, 5, 1) and qy.shape == (4, 7, 1)
+    for a, b in zip(tf.nest.flatten(first), tf.nest.flatten(again)):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(sx, other[0][0])
+    assert np.abs(sx).max() <= 5 and np.abs(sy).max() <= 5
+
+
+def test_meta_training_lowers_post_adaptation_loss():
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((1,)), keras.layers.Dense(40, activation="relu"),
+                            keras.layers.Dense(40, activation="relu"), keras.layers.Dense(1)])
+    learner = kse.MetaLearner(net, "maml", inner_lr=0.01)
+    learner.compile(optimizer=keras.optimizers.Adam(1e-3))
+    evaluation = kse.data.sinusoid_tasks(10, 10, 25, seed=99, num_meta_batches=4)
+    before = learner.evaluate(evaluation, verbose=0)
+    learner.fit(kse.data.sinusoid_tasks(10, 10, 25, seed=0), steps_per_epoch=300, verbose=0)
+    after = learner.evaluate(evaluation, verbose=0)
+    assert after < 0.7 * before
+
+
+def test_learner_saves_and_reloads_with_metasgd_rates(tmp_path):
+    net = tiny_mlp()
+    learner = kse.MetaLearner(net, "metasgd", inner_lr=0.05, inner_steps=2)
+    learner.compile(optimizer=keras.optimizers.Adam(1e-2))
+    learner.fit(kse.data.sinusoid_tasks(5, 5, 4, num_meta_batches=3), verbose=0)
+    path = str(tmp_path / "learner.keras")
+    learner.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, kse.MetaLearner) and loaded.algorithm == "metasgd"
+    assert loaded.inner_steps == 2
+    for a, b in zip(learner.inner_lrs, loaded.inner_lrs):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    (sx, sy), _ = task_batch()
+    np.testing.assert_allclose(loaded.adapt(sx[0], sy[0]).predict(sx[0], verbose=0),
+                               learner.adapt(sx[0], sy[0]).predict(sx[0], verbose=0), atol=1e-6)
+    loaded.fit(kse.data.sinusoid_tasks(5, 5, 4, num_meta_batches=2), verbose=0)
+
+
+def test_bad_arguments_fail_before_work():
+    net = tiny_mlp()
+    with pytest.raises(ValueError, match="Unknown `algorithm`='mamal'"):
+        kse.MetaLearner(net, "mamal")
+    with pytest.raises(ValueError, match="`inner_lr` must be a number > 0"):
+        kse.MetaLearner(net, inner_lr=0.0)
+    with pytest.raises(ValueError, match="`adapt_layers` must name the layers"):
+        kse.MetaLearner(net, "anil")
+    with pytest.raises(ValueError, match="unknown layers \\['nope'\\]"):
+        kse.MetaLearner(net, "anil", adapt_layers=["nope"])
+    with pytest.raises(ValueError, match="`model` must be a built keras.Model"):
+        kse.MetaLearner(keras.Sequential([keras.layers.Dense(1)]))
+    with pytest.raises(ValueError, match="`inner_steps` must be an integer"):
+        kse.MetaLearner(net, inner_steps=0)
+    learner = kse.MetaLearner(net)
+    learner.compile(optimizer="sgd")
+    x = np.zeros((2, 3, 1), np.float32)
+    with pytest.raises(ValueError, match="same example shape"):
+        learner.train_on_batch(((x, x), (np.zeros((2, 3, 2), np.float32), x)))
+
+
+def _one_meta_step(net_builder, data, loss, **kwargs):
+    net = net_builder()
+    learner = kse.MetaLearner(net, inner_lr=0.1, loss=loss, **kwargs)
+    learner.compile(optimizer=keras.optimizers.SGD(0.1))
+    before = [w.copy() for w in net.get_weights()]
+    value = learner.train_on_batch(data)
+    return value, [a - b for a, b in zip(net.get_weights(), before)], learner
+
+
+def conv_bn_net():
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([
+        keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, padding="same"),
+        keras.layers.BatchNormalization(), keras.layers.ReLU(), keras.layers.MaxPooling2D(2),
+        keras.layers.Flatten(), keras.layers.Dense(3),
+    ])
+
+
+def gru_net():
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input((5, 2)), keras.layers.GRU(4), keras.layers.Dense(1)])
+
+
+def test_batchnorm_conv_net_second_order():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 6, 8, 8, 1)).astype("float32")
+    y = np.eye(3, dtype="float32")[rng.integers(0, 3, (2, 6))]
+    loss = keras.losses.CategoricalCrossentropy(from_logits=True)
+    data = ((x, y), (x, y))
+    maml, maml_step, learner = _one_meta_step(conv_bn_net, data, loss)
+    looped, looped_step, _ = _one_meta_step(conv_bn_net, data, loss, vectorize=False)
+    fomaml, fomaml_step, _ = _one_meta_step(conv_bn_net, data, loss, algorithm="fomaml")
+    assert learner.vectorize and np.isfinite(maml)
+    for a, b in zip(maml_step, looped_step):  # graph loop and vectorized tasks agree
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert max(np.abs(a - b).max() for a, b in zip(maml_step, fomaml_step)) > 1e-5
+    # Batch statistics are used: the moving statistics are untouched by meta-training.
+    bn = learner.model.layers[1]
+    np.testing.assert_array_equal(bn.moving_mean.numpy(), np.zeros(4, np.float32))
+
+
+def test_gru_net_second_order_runs_the_non_cudnn_graph_loop():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 6, 5, 2)).astype("float32")
+    y = rng.normal(size=(2, 6, 1)).astype("float32")
+    data = ((x, y), (x, y))
+    maml, maml_step, learner = _one_meta_step(gru_net, data, "mse")
+    assert learner.vectorize is False and learner.model.layers[0].use_cudnn is False
+    fomaml, fomaml_step, _ = _one_meta_step(gru_net, data, "mse", algorithm="fomaml")
+    assert np.isfinite(maml) and max(np.abs(s).max() for s in maml_step) > 0
+    assert max(np.abs(a - b).max() for a, b in zip(maml_step, fomaml_step)) > 1e-6
