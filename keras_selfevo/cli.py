@@ -17,7 +17,6 @@ PROG = "keras-selfevo"
 # Commands listed in --help whose implementation ships in a later release.
 _PLANNED = {
     "train": "train a ready model from its recipe in models/ (planned)",
-    "meta-train": "meta-train a MetaLearner recipe (planned)",
     "evolve": "run a self-evolution recipe (planned)",
     "export": "export a .keras checkpoint as a SavedModel for TF Serving (planned)",
 }
@@ -51,6 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--epochs", type=_positive_int, default=12, help="training epochs (default: 12)"
     )
+    meta = commands.add_parser(
+        "meta-train",
+        help="meta-train a MetaLearner recipe (models/<name>/config.json) and evaluate it",
+        description="Meta-train a MetaLearner recipe, evaluate post-adaptation loss on fresh "
+        "tasks at the recipe's checkpoints, write results.json and learner.keras.",
+    )
+    meta.add_argument("recipe", help="a recipe folder, e.g. models/maml_sinusoid")
+    meta.add_argument("--algorithm", choices=["maml", "fomaml", "metasgd", "anil", "reptile"],
+                      help="override the recipe's algorithm")
+    meta.add_argument("--iterations", type=_positive_int, help="meta-iterations (override)")
+    meta.add_argument("--output", help="output folder (default: runs/<recipe>/<algorithm>)")
     for name, help_text in _PLANNED.items():
         commands.add_parser(name, help=help_text, description=help_text)
     return parser
@@ -72,6 +82,12 @@ def _run(args: argparse.Namespace) -> int:
 
         run_demo(args.output, epochs=args.epochs)
         return 0
+    if args.command == "meta-train":
+        from keras_selfevo.meta.recipes import meta_train
+
+        meta_train(args.recipe, args.output, algorithm=args.algorithm,
+                   iterations=args.iterations)
+        return 0
     raise UsageError(f"command '{args.command}' is not available in {PROG} {__version__}")
 
 
@@ -81,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         if args.command is None:
-            choices = ", ".join(["demo", *_PLANNED])
+            choices = ", ".join(["demo", "meta-train", *_PLANNED])
             raise UsageError(f"a command is required ({choices}); see '{PROG} --help'")
         return _run(args)
     except UsageError as error:

@@ -33,6 +33,7 @@ def test_help_lists_every_command(capsys):
         (["demo", "--epochs", "0"], "--epochs: expected a positive integer, got '0'"),
         (["demo", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
         (["train"], "command 'train' is not available"),
+        (["meta-train"], "the following arguments are required: recipe"),
     ],
 )
 def test_bad_usage_exits_2_with_one_line(capsys, argv, fragment):
@@ -51,7 +52,7 @@ def test_console_script_error_is_one_stderr_line_without_traceback():
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "keras-selfevo: error: argument COMMAND: invalid choice: 'bogus' "
-        "(choose from 'demo', 'train', 'meta-train', 'evolve', 'export')"
+        "(choose from 'demo', 'meta-train', 'train', 'evolve', 'export')"
     ]
 
 

@@ -21,6 +21,7 @@ def sinusoid_tasks(
     meta_batch_size: int = 25,
     seed: int = 0,
     num_meta_batches: int | None = None,
+    first_meta_batch: int = 0,
 ) -> tf.data.Dataset:
     """Sinusoid regression tasks of the MAML paper, ``y = A sin(x - phase)``.
 
@@ -34,6 +35,7 @@ def sinusoid_tasks(
         meta_batch_size: Tasks per element.
         seed: Seed of the whole stream.
         num_meta_batches: Elements in the dataset (``None``: endless).
+        first_meta_batch: Index of the first element, to resume a stream where it stopped.
 
     Returns:
         A dataset of ``((support_x, support_y), (query_x, query_y))``, float32, shaped
@@ -44,6 +46,9 @@ def sinusoid_tasks(
         _check_positive_int(value, name)
     if num_meta_batches is not None:
         _check_positive_int(num_meta_batches, "num_meta_batches")
+    if isinstance(first_meta_batch, bool) or not isinstance(first_meta_batch, int) or (
+            first_meta_batch < 0):
+        raise ValueError(f"`first_meta_batch` must be an integer ≥ 0, got {first_meta_batch!r}.")
 
     def sample(index: tf.Tensor):
         stream = tf.stack([tf.constant(seed, tf.int32), tf.cast(index % (2**31 - 1), tf.int32)])
@@ -54,6 +59,6 @@ def sinusoid_tasks(
         y = amplitude * tf.sin(x - phase)
         return (x[:, :shots], y[:, :shots]), (x[:, shots:], y[:, shots:])
 
-    indices = tf.data.Dataset.range(num_meta_batches) if num_meta_batches else (
-        tf.data.Dataset.range(2**31 - 1))
+    end = first_meta_batch + num_meta_batches if num_meta_batches else 2**31 - 1
+    indices = tf.data.Dataset.range(first_meta_batch, end)
     return indices.map(sample, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -267,6 +267,16 @@ class MetaLearner(keras.Model):
         flat = lambda t: tf.reshape(t, tf.concat([[-1], tf.shape(t)[2:]], 0))  # noqa: E731
         return self.compute_metrics(None, flat(query_y), flat(predictions))
 
+    def task_losses(self, data: Any, steps: int | None = None) -> tf.Tensor:
+        """Post-adaptation query loss of every task in a meta-batch (no update).
+
+        Args:
+            data: ``((support_x, support_y), (query_x, query_y))`` with a meta-batch axis.
+            steps: Inner steps (default: ``eval_inner_steps`` or ``inner_steps``).
+        """
+        steps = steps or self.eval_inner_steps or self.inner_steps
+        return self._query_losses(data, steps)[0]
+
     # ----------------------------------------------------------------------------- adapt
     def adapt(self, support_x: Any, support_y: Any, steps: int | None = None) -> keras.Model:
         """A new model of the same architecture holding weights adapted to one task.

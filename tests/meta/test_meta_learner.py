@@ -162,6 +162,9 @@ def test_sinusoid_tasks_are_deterministic_and_in_range():
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(sx, other[0][0])
     assert np.abs(sx).max() <= 5 and np.abs(sy).max() <= 5
+    resumed = next(iter(kse.data.sinusoid_tasks(5, 7, 4, seed=1, first_meta_batch=1)))
+    for a, b in zip(tf.nest.flatten(resumed), tf.nest.flatten(first[1])):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_meta_training_lowers_post_adaptation_loss():

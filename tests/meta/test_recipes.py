@@ -1,0 +1,44 @@
+import json
+import os
+
+import pytest
+
+from keras_selfevo import cli
+from keras_selfevo.meta import recipes
+
+RECIPE = os.path.join(os.path.dirname(__file__), "..", "..", "models", "maml_sinusoid")
+
+
+def test_meta_train_recipe_writes_results_and_learner(tmp_path, capsys):
+    code = cli.main(["meta-train", RECIPE, "--iterations", "60",
+                     "--output", str(tmp_path)])
+    assert code == 0
+    report = json.loads((tmp_path / "results.json").read_text())
+    assert list(report["evaluations"]) == ["60"]
+    scores = report["evaluations"]["60"]
+    assert set(scores) == {"1_step", "10_step", "train_seconds"}
+    assert scores["1_step"]["tasks"] == 1000 and scores["1_step"]["mse"] > 0
+    assert (tmp_path / "learner.keras").exists()
+    assert "[meta-train] maml 60 iterations" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"iterations": "many"}, "`iterations` must be a positive number"),
+        ({"learning_rte": 0.1}, "unknown keys \\['learning_rte'\\]"),
+        ({"task": "omniglot"}, "`task` must be 'sinusoid'"),
+        ({"algorithm": "maml2"}, "`algorithm` must be one of"),
+    ],
+)
+def test_bad_recipe_is_a_clear_error(tmp_path, config, message):
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=message):
+        recipes.load_recipe(str(tmp_path))
+
+
+def test_cli_reports_bad_recipes_in_one_line(tmp_path, capsys):
+    assert cli.main(["meta-train", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "No recipe at" in err[0]
+    assert cli.main(["meta-train", RECIPE, "--algorithm", "sgd"]) == 2
