@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
-import re
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import keras
-import numpy as np
 import tensorflow as tf
 from keras.src.models.functional import Functional
 from keras.src.models.model import functional_init_arguments
@@ -23,10 +20,11 @@ from keras_selfevo.losses.reward_weighted_squared_loss import (
 from keras_selfevo.losses.reward_weighting import RewardWeighting, get_reward_weighting
 from keras_selfevo.losses.self_supervised_loss import binary_crossentropy_elements
 from keras_selfevo.training.alpha_schedules import AlphaSchedule, get_alpha
-
-TARGET_KEYS = ("self", "policy", "reward", "action")
-_CHECK_MARKER = "keras_selfevo input check: "
-_CHECK_END = " (end of check)"
+from keras_selfevo.training.input_checks import (
+    InputChecks,
+    first_tensor,
+    input_errors_as_value_errors,
+)
 
 
 class _LossTerms(NamedTuple):
@@ -39,30 +37,9 @@ class _LossTerms(NamedTuple):
     global_batch: tf.Tensor
 
 
-def _first_tensor(x: Any) -> tf.Tensor:
-    return next(t for t in tf.nest.flatten(x) if t is not None)
-
-
 def _replica_sum(value: tf.Tensor) -> tf.Tensor:
     """Sum over the replicas in sync (identity without distribution)."""
     return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, value)
-
-
-def _check(condition: tf.Tensor, message: str) -> tf.Operation:
-    return tf.debugging.Assert(condition, [_CHECK_MARKER + message + _CHECK_END])
-
-
-@contextlib.contextmanager
-def _input_errors_as_value_errors():
-    """Turn the input checks' runtime failures into ``ValueError`` naming the argument."""
-    try:
-        yield
-    except tf.errors.InvalidArgumentError as error:
-        found = re.search(re.escape(_CHECK_MARKER) + "(.*?)" + re.escape(_CHECK_END), error.message)
-        if not found:
-            raise
-        # TensorFlow prints the message as a string literal: undo its quote escapes.
-        raise ValueError(re.sub(r"\\(['\"])", r"\1", found.group(1)).strip()) from None
 
 
 class _StopOnNonFiniteLoss(keras.callbacks.Callback):
@@ -88,7 +65,7 @@ class _StopOnNonFiniteLoss(keras.callbacks.Callback):
 
 
 @keras.saving.register_keras_serializable(package="keras_selfevo")
-class SelfEvolvingModel(keras.Model):
+class SelfEvolvingModel(InputChecks, keras.Model):
     """A Keras model trained on ``L = alpha * L_self + (1 - alpha) * L_reinforce``.
 
     Build it functionally, ``SelfEvolvingModel(inputs=x, outputs={"self": s, "policy": p})``,
@@ -209,147 +186,6 @@ class SelfEvolvingModel(keras.Model):
         trackers = list(getattr(self, "_term_trackers", {}).values())
         return super().metrics + trackers
 
-    # ----------------------------------------------------------------------------- checks
-    def _needs_self(self) -> bool:
-        return not (isinstance(self.alpha, float) and self.alpha == 0.0)
-
-    def _needs_reinforce(self) -> bool:
-        return not (isinstance(self.alpha, float) and self.alpha == 1.0)
-
-    def _check_output_names(self) -> None:
-        """For functional models, check the output dict before any data is seen."""
-        structure = getattr(self, "_outputs_struct", None)
-        if isinstance(structure, Mapping):
-            self._check_outputs(structure)
-
-    def _check_outputs(self, outputs: Any) -> None:
-        if not isinstance(outputs, Mapping):
-            if self.masked_self_loss:
-                raise ValueError(
-                    "`masked_self_loss=True` needs the model outputs to be a dict with a "
-                    "'mask' output (e.g. from RandomMasking)."
-                )
-            return
-        needed = {"self"} if self._needs_self() else set()
-        needed |= {"policy"} if self._needs_reinforce() else set()
-        needed |= {"mask"} if self.masked_self_loss else set()
-        missing = needed - set(outputs)
-        if missing:
-            raise ValueError(
-                f"The model outputs dict lacks {sorted(missing)}: with alpha={self.alpha!r} "
-                f"and masked_self_loss={self.masked_self_loss} it needs {sorted(needed)}; "
-                f"it has {sorted(outputs)}."
-            )
-
-    def _check_targets(self, x: Any, y: Any) -> None:
-        """Structural checks made while tracing (Python errors, before any update)."""
-        if y is None:
-            y = {}
-        if not isinstance(y, Mapping):
-            raise ValueError(
-                "`y` must be a dict with keys among "
-                f"{TARGET_KEYS}, e.g. {{'policy': ..., 'reward': ...}}; got {type(y).__name__}."
-            )
-        unknown = set(y) - set(TARGET_KEYS)
-        if unknown:
-            raise ValueError(f"`y` has unknown keys {sorted(unknown)}; expected {TARGET_KEYS}.")
-        if self._needs_reinforce():
-            for key in ("policy", "reward"):
-                if key not in y:
-                    raise ValueError(
-                        f'`y["{key}"]` is missing: with alpha={self.alpha!r} the reward term '
-                        "needs y['policy'] and y['reward']."
-                    )
-        batch = _first_tensor(x).shape[0] if tf.nest.flatten(x) else None
-        for key in ("reward", "action"):
-            shape = getattr(y.get(key), "shape", None)
-            if shape is None or batch is None or None in tuple(shape):
-                continue  # checked on the values instead
-            if len(shape) == 0 or shape[0] != batch or int(np.prod(shape)) != batch:
-                raise ValueError(
-                    f'`y["{key}"]` must hold one value per sample, shape (batch,) or '
-                    f"(batch, 1), matching the batch size of x ({batch}); got {tuple(shape)}."
-                )
-        if self._needs_self() and "self" not in y and len(tf.nest.flatten(x)) != 1:
-            raise ValueError(
-                '`y["self"]` is missing and the model has several inputs: give the self '
-                "target explicitly."
-            )
-
-    def _runtime_checks(self, x: Any, y: Any) -> list[tf.Operation]:
-        """Value checks on one batch (or whole arrays), as assert ops."""
-        y = y if isinstance(y, Mapping) else {}
-        batch = tf.shape(_first_tensor(x))[0]
-        checks = []
-        for key in ("reward", "action"):
-            if key in y:
-                value = tf.cast(y[key], tf.float32)
-                checks.append(_check(
-                    tf.logical_and(tf.equal(tf.size(value), batch),
-                                   tf.equal(tf.shape(value)[0], batch)),
-                    f'`y["{key}"]` must hold one value per sample, shape (batch,) or '
-                    "(batch, 1), matching the batch size of x.",
-                ))
-                checks.append(_check(
-                    tf.reduce_all(tf.math.is_finite(value)),
-                    f'`y["{key}"]` contains NaN or infinite values.',
-                ))
-        if "reward" in y and self.reward_weighting.requires_non_negative:
-            checks.append(_check(
-                tf.reduce_all(tf.cast(y["reward"], tf.float32) >= 0),
-                '`y["reward"]` has negative rewards, which reward_weighting '
-                f"{type(self.reward_weighting).__name__} (w = r) does not allow; use "
-                "'normalized', 'awr' or 'filter'.",
-            ))
-        if self._needs_self():
-            target = y.get("self", x if len(tf.nest.flatten(x)) == 1 else None)
-            if target is not None:
-                target = tf.cast(_first_tensor(target), tf.float32)
-                name = '`y["self"]`' if "self" in y else "the input `x` (used as self target)"
-                checks.append(_check(
-                    tf.logical_and(tf.reduce_all(target >= 0), tf.reduce_all(target <= 1)),
-                    f"{name} must lie in [0, 1] for the binary cross-entropy self-loss.",
-                ))
-        return checks
-
-    def _step_checks(self, x: Any, y: Any) -> list[tf.Operation]:
-        """The value checks as ops of the step; none under XLA, which drops asserts."""
-        return [] if self.jit_compile else self._runtime_checks(x, y)
-
-    def _validated_dataset(self, dataset: tf.data.Dataset) -> tf.data.Dataset:
-        """The dataset with the value checks run on every element in the input pipeline."""
-
-        def validate(*element):
-            x, y, _ = keras.utils.unpack_x_y_sample_weight(
-                element[0] if len(element) == 1 else element
-            )
-            with tf.control_dependencies(self._runtime_checks(x, y)):
-                return tf.nest.map_structure(
-                    lambda t: tf.identity(t) if isinstance(t, tf.Tensor) else t,
-                    element[0] if len(element) == 1 else element,
-                )
-
-        # Prefetch so the checks run ahead of the train step instead of in front of it.
-        return dataset.map(validate).prefetch(tf.data.AUTOTUNE)
-
-    def _validated(self, x: Any, y: Any) -> Any:
-        """Check NumPy/tensor inputs now; under XLA, wrap a dataset to check its batches.
-
-        Without XLA every batch is checked inside the step (:meth:`train_step`), which is
-        cheaper than an input-pipeline stage; XLA drops assert ops, so there the checks run
-        in the tf.data pipeline instead.
-        """
-        if isinstance(x, tf.data.Dataset):
-            return self._validated_dataset(x) if self.jit_compile else x
-        if x is not None and not isinstance(x, keras.utils.PyDataset) and not callable(
-            getattr(x, "__next__", None)
-        ):
-            flat = tf.nest.flatten(x)
-            if flat and all(isinstance(t, (np.ndarray, tf.Tensor)) for t in flat):
-                self._check_targets(x, y)
-                self._runtime_checks(x, y)  # eager: raises at once
-        return x
-
     # ------------------------------------------------------------------------------ steps
     def _alpha_value(self) -> tf.Tensor:
         if isinstance(self.alpha, float):
@@ -364,7 +200,7 @@ class SelfEvolvingModel(keras.Model):
     def _self_sums(self, x: Any, y: Mapping, output: tf.Tensor, mask: Any,
                    sample_weight: tf.Tensor) -> tuple[tf.Tensor, ...]:
         """Local sums of the self-loss: (all positions, positions, masked, masked count)."""
-        target = y["self"] if "self" in y else _first_tensor(x)
+        target = y["self"] if "self" in y else first_tensor(x)
         if (target.shape.rank is not None and output.shape.rank is not None
                 and target.shape[1:].is_fully_defined() and output.shape[1:].is_fully_defined()
                 and target.shape[1:] != output.shape[1:]):
@@ -388,12 +224,12 @@ class SelfEvolvingModel(keras.Model):
         self._check_outputs(y_pred)
         y = y or {}
         self_out, policy_out, mask = self._split_outputs(y_pred)
-        batch = tf.cast(tf.shape(_first_tensor(x))[0], tf.float32)
+        batch = tf.cast(tf.shape(first_tensor(x))[0], tf.float32)
         if isinstance(sample_weight, Mapping):
             # Keras's array adapter repeats a per-sample weight for every key of y.
             sample_weight = next((w for w in sample_weight.values() if w is not None), None)
         if sample_weight is None:
-            sample_weight = tf.ones(tf.shape(_first_tensor(x))[:1], tf.float32)
+            sample_weight = tf.ones(tf.shape(first_tensor(x))[:1], tf.float32)
         else:
             sample_weight = per_sample_vector(sample_weight, "sample_weight")
         zero = tf.constant(0.0, tf.float32)
@@ -490,7 +326,7 @@ class SelfEvolvingModel(keras.Model):
         Inputs are checked before any update they would cause (NumPy arrays at once, other
         inputs batch by batch); a bad input raises ``ValueError`` naming it.
         """
-        with _input_errors_as_value_errors():
+        with input_errors_as_value_errors():
             x = self._validated(x, y)
             if isinstance(validation_data, tf.data.Dataset):
                 validation_data = self._validated(validation_data, None)
@@ -508,17 +344,17 @@ class SelfEvolvingModel(keras.Model):
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         """``keras.Model.evaluate`` with the same input checks as :meth:`fit`."""
-        with _input_errors_as_value_errors():
+        with input_errors_as_value_errors():
             return super().evaluate(self._validated(x, y), y, *args, **kwargs)
 
     def train_on_batch(self, x, y=None, *args, **kwargs):
         """``keras.Model.train_on_batch`` with the input checks of :meth:`fit`."""
-        with _input_errors_as_value_errors():
+        with input_errors_as_value_errors():
             return super().train_on_batch(self._validated(x, y), y, *args, **kwargs)
 
     def test_on_batch(self, x, y=None, *args, **kwargs):
         """``keras.Model.test_on_batch`` with the input checks of :meth:`fit`."""
-        with _input_errors_as_value_errors():
+        with input_errors_as_value_errors():
             return super().test_on_batch(self._validated(x, y), y, *args, **kwargs)
 
 

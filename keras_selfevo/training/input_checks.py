@@ -1,0 +1,193 @@
+"""Input checks of SelfEvolvingModel: structure while tracing, values on every batch.
+
+Structural problems (missing keys, wrong output dict) raise ``ValueError`` while the step is
+traced. Value problems (reward shape, NaN, negative rewards with ``"raw"``, self targets
+outside [0, 1]) are assert ops: in the step in graph mode, in the tf.data pipeline under
+XLA (which drops asserts), and eagerly for NumPy inputs. Their failures are turned back into
+``ValueError`` naming the argument by :func:`input_errors_as_value_errors`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+TARGET_KEYS = ("self", "policy", "reward", "action")
+_CHECK_MARKER = "keras_selfevo input check: "
+_CHECK_END = " (end of check)"
+
+
+def first_tensor(x: Any) -> tf.Tensor:
+    """The first tensor of a nest of inputs (it sets the batch size)."""
+    return next(t for t in tf.nest.flatten(x) if t is not None)
+
+
+def _check(condition: tf.Tensor, message: str) -> tf.Operation:
+    return tf.debugging.Assert(condition, [_CHECK_MARKER + message + _CHECK_END])
+
+
+@contextlib.contextmanager
+def input_errors_as_value_errors():
+    """Turn the input checks' runtime failures into ``ValueError`` naming the argument."""
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as error:
+        found = re.search(re.escape(_CHECK_MARKER) + "(.*?)" + re.escape(_CHECK_END), error.message)
+        if not found:
+            raise
+        # TensorFlow prints the message as a string literal: undo its quote escapes.
+        raise ValueError(re.sub(r"\\(['\"])", r"\1", found.group(1)).strip()) from None
+
+
+class InputChecks:
+    """The checks, as methods of :class:`~keras_selfevo.SelfEvolvingModel` (a mixin).
+
+    They read the model's ``alpha``, ``masked_self_loss``, ``reward_weighting`` and
+    ``jit_compile``.
+    """
+
+    def _needs_self(self) -> bool:
+        return not (isinstance(self.alpha, float) and self.alpha == 0.0)
+
+    def _needs_reinforce(self) -> bool:
+        return not (isinstance(self.alpha, float) and self.alpha == 1.0)
+
+    def _check_output_names(self) -> None:
+        """For functional models, check the output dict before any data is seen."""
+        structure = getattr(self, "_outputs_struct", None)
+        if isinstance(structure, Mapping):
+            self._check_outputs(structure)
+
+    def _check_outputs(self, outputs: Any) -> None:
+        if not isinstance(outputs, Mapping):
+            if self.masked_self_loss:
+                raise ValueError(
+                    "`masked_self_loss=True` needs the model outputs to be a dict with a "
+                    "'mask' output (e.g. from RandomMasking)."
+                )
+            return
+        needed = {"self"} if self._needs_self() else set()
+        needed |= {"policy"} if self._needs_reinforce() else set()
+        needed |= {"mask"} if self.masked_self_loss else set()
+        missing = needed - set(outputs)
+        if missing:
+            raise ValueError(
+                f"The model outputs dict lacks {sorted(missing)}: with alpha={self.alpha!r} "
+                f"and masked_self_loss={self.masked_self_loss} it needs {sorted(needed)}; "
+                f"it has {sorted(outputs)}."
+            )
+
+    def _check_targets(self, x: Any, y: Any) -> None:
+        """Structural checks made while tracing (Python errors, before any update)."""
+        if y is None:
+            y = {}
+        if not isinstance(y, Mapping):
+            raise ValueError(
+                "`y` must be a dict with keys among "
+                f"{TARGET_KEYS}, e.g. {{'policy': ..., 'reward': ...}}; got {type(y).__name__}."
+            )
+        unknown = set(y) - set(TARGET_KEYS)
+        if unknown:
+            raise ValueError(f"`y` has unknown keys {sorted(unknown)}; expected {TARGET_KEYS}.")
+        if self._needs_reinforce():
+            for key in ("policy", "reward"):
+                if key not in y:
+                    raise ValueError(
+                        f'`y["{key}"]` is missing: with alpha={self.alpha!r} the reward term '
+                        "needs y['policy'] and y['reward']."
+                    )
+        batch = first_tensor(x).shape[0] if tf.nest.flatten(x) else None
+        for key in ("reward", "action"):
+            shape = getattr(y.get(key), "shape", None)
+            if shape is None or batch is None or None in tuple(shape):
+                continue  # checked on the values instead
+            if len(shape) == 0 or shape[0] != batch or int(np.prod(shape)) != batch:
+                raise ValueError(
+                    f'`y["{key}"]` must hold one value per sample, shape (batch,) or '
+                    f"(batch, 1), matching the batch size of x ({batch}); got {tuple(shape)}."
+                )
+        if self._needs_self() and "self" not in y and len(tf.nest.flatten(x)) != 1:
+            raise ValueError(
+                '`y["self"]` is missing and the model has several inputs: give the self '
+                "target explicitly."
+            )
+
+    def _runtime_checks(self, x: Any, y: Any) -> list[tf.Operation]:
+        """Value checks on one batch (or whole arrays), as assert ops."""
+        y = y if isinstance(y, Mapping) else {}
+        batch = tf.shape(first_tensor(x))[0]
+        checks = []
+        for key in ("reward", "action"):
+            if key in y:
+                value = tf.cast(y[key], tf.float32)
+                checks.append(_check(
+                    tf.logical_and(tf.equal(tf.size(value), batch),
+                                   tf.equal(tf.shape(value)[0], batch)),
+                    f'`y["{key}"]` must hold one value per sample, shape (batch,) or '
+                    "(batch, 1), matching the batch size of x.",
+                ))
+                checks.append(_check(
+                    tf.reduce_all(tf.math.is_finite(value)),
+                    f'`y["{key}"]` contains NaN or infinite values.',
+                ))
+        if "reward" in y and self.reward_weighting.requires_non_negative:
+            checks.append(_check(
+                tf.reduce_all(tf.cast(y["reward"], tf.float32) >= 0),
+                '`y["reward"]` has negative rewards, which reward_weighting '
+                f"{type(self.reward_weighting).__name__} (w = r) does not allow; use "
+                "'normalized', 'awr' or 'filter'.",
+            ))
+        if self._needs_self():
+            target = y.get("self", x if len(tf.nest.flatten(x)) == 1 else None)
+            if target is not None:
+                target = tf.cast(first_tensor(target), tf.float32)
+                name = '`y["self"]`' if "self" in y else "the input `x` (used as self target)"
+                checks.append(_check(
+                    tf.logical_and(tf.reduce_all(target >= 0), tf.reduce_all(target <= 1)),
+                    f"{name} must lie in [0, 1] for the binary cross-entropy self-loss.",
+                ))
+        return checks
+
+    def _step_checks(self, x: Any, y: Any) -> list[tf.Operation]:
+        """The value checks as ops of the step; none under XLA, which drops asserts."""
+        return [] if self.jit_compile else self._runtime_checks(x, y)
+
+    def _validated_dataset(self, dataset: tf.data.Dataset) -> tf.data.Dataset:
+        """The dataset with the value checks run on every element in the input pipeline."""
+
+        def validate(*element):
+            x, y, _ = keras.utils.unpack_x_y_sample_weight(
+                element[0] if len(element) == 1 else element
+            )
+            with tf.control_dependencies(self._runtime_checks(x, y)):
+                return tf.nest.map_structure(
+                    lambda t: tf.identity(t) if isinstance(t, tf.Tensor) else t,
+                    element[0] if len(element) == 1 else element,
+                )
+
+        # Prefetch so the checks run ahead of the train step instead of in front of it.
+        return dataset.map(validate).prefetch(tf.data.AUTOTUNE)
+
+    def _validated(self, x: Any, y: Any) -> Any:
+        """Check NumPy/tensor inputs now; under XLA, wrap a dataset to check its batches.
+
+        Without XLA every batch is checked inside the step (:meth:`train_step`), which is
+        cheaper than an input-pipeline stage; XLA drops assert ops, so there the checks run
+        in the tf.data pipeline instead.
+        """
+        if isinstance(x, tf.data.Dataset):
+            return self._validated_dataset(x) if self.jit_compile else x
+        if x is not None and not isinstance(x, keras.utils.PyDataset) and not callable(
+            getattr(x, "__next__", None)
+        ):
+            flat = tf.nest.flatten(x)
+            if flat and all(isinstance(t, (np.ndarray, tf.Tensor)) for t in flat):
+                self._check_targets(x, y)
+                self._runtime_checks(x, y)  # eager: raises at once
+        return x
