@@ -13,13 +13,19 @@ from keras_selfevo import data, layers
 from keras_selfevo.training import SelfEvolvingModel
 
 
-def _save_glyph_grid(images: np.ndarray, labels: np.ndarray, path: str, classes: int = 10,
-                     per_class: int = 8) -> None:
+def _pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (no display is needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save_glyph_grid(images: np.ndarray, labels: np.ndarray, path: str, classes: int = 10,
+                     per_class: int = 8) -> None:
+    plt = _pyplot()
     rows = []
     for label in np.unique(labels)[:classes]:
         members = images[labels == label][:per_class, :, :, 0]
@@ -33,11 +39,7 @@ def _save_glyph_grid(images: np.ndarray, labels: np.ndarray, path: str, classes:
 
 
 def _save_curves(history: dict[str, list[float]], keys: list[str], path: str, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for key in keys:
         ax.plot(range(1, len(history[key]) + 1), history[key], marker="o", label=key)
@@ -68,11 +70,7 @@ def _self_evolving_cnn(num_classes: int) -> SelfEvolvingModel:
 
 
 def _save_reconstructions(model: keras.Model, images: np.ndarray, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     recon = model.predict(images, verbose=0)["self"]
     fig, axes = plt.subplots(2, len(images), figsize=(len(images), 2.2))
     for column, (image, out) in enumerate(zip(images, recon)):

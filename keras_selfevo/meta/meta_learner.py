@@ -183,10 +183,11 @@ class MetaLearner(keras.Model):
             fast = updated
         return fast
 
-    def _per_task(self, fn, tasks):
+    def _per_task(self, fn, tasks, signature):
+        """``fn`` over the tasks of a meta-batch in one graph; ``signature`` for the loop."""
         if self.vectorize:
             return tf.vectorized_map(fn, tasks)
-        return tf.map_fn(fn, tasks, fn_output_signature=(self._dtype, self._dtype))
+        return tf.map_fn(fn, tasks, fn_output_signature=signature)
 
     # ----------------------------------------------------------------------------- steps
     def _unpack(self, data: Any) -> tuple[tf.Tensor, ...]:
@@ -216,7 +217,8 @@ class MetaLearner(keras.Model):
             fast = self.fast_weights(sx, sy, steps, theta)
             return self._task_loss(fast, qx, qy)
 
-        losses, predictions = self._per_task(task, (support_x, support_y, query_x, query_y))
+        losses, predictions = self._per_task(
+            task, (support_x, support_y, query_x, query_y), (self._dtype, self._dtype))
         return losses, predictions, query_y
 
     def _reptile_step(self, data: Any) -> tf.Tensor:
@@ -231,11 +233,8 @@ class MetaLearner(keras.Model):
             loss, _ = self._task_loss(fast, tx, ty)
             return [loss] + [w - f for w, f in zip(theta, fast)]
 
-        if self.vectorize:
-            outputs = tf.vectorized_map(task, (x, y))
-        else:
-            signature = [self._dtype] + [tf.TensorSpec(w.shape, w.dtype) for w in theta]
-            outputs = tf.map_fn(task, (x, y), fn_output_signature=signature)
+        signature = [self._dtype] + [tf.TensorSpec(w.shape, w.dtype) for w in theta]
+        outputs = self._per_task(task, (x, y), signature)
         pseudo_gradients = [_global_mean(d) for d in outputs[1:]]
         self.optimizer.apply_gradients(zip(pseudo_gradients, self.model.trainable_variables))
         return _global_mean(outputs[0])
