@@ -9,7 +9,16 @@ from keras_selfevo import _quiet
 if _quiet.running_as_cli():
     _quiet.import_tensorflow_quietly()
 
-from keras_selfevo import data, distribute, layers, losses, meta, testing, training  # noqa: E402
+from keras_selfevo import (  # noqa: E402
+    data,
+    distribute,
+    layers,
+    losses,
+    meta,
+    testing,
+    training,
+    zoo,
+)
 from keras_selfevo.meta import MetaLearner  # noqa: E402
 from keras_selfevo.training import SelfEvolvingModel  # noqa: E402
 from keras_selfevo.version import __version__  # noqa: E402
@@ -25,4 +34,5 @@ __all__ = [
     "meta",
     "testing",
     "training",
+    "zoo",
 ]

@@ -7,16 +7,18 @@ raises for bad input (``ValueError``, ``FileNotFoundError``). Tracebacks are for
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 
 from keras_selfevo.version import __version__
 
 PROG = "keras-selfevo"
+# kse.distribute.STRATEGIES, repeated so that --help does not import TensorFlow.
+STRATEGIES = ("auto", "default", "one_device", "mirrored", "multiworker")
 
 # Commands listed in --help whose implementation ships in a later release.
 _PLANNED = {
-    "train": "train a ready model from its recipe in models/ (planned)",
     "evolve": "run a self-evolution recipe (planned)",
     "export": "export a .keras checkpoint as a SavedModel for TF Serving (planned)",
 }
@@ -61,9 +63,53 @@ def build_parser() -> argparse.ArgumentParser:
                       help="override the recipe's algorithm")
     meta.add_argument("--iterations", type=_positive_int, help="meta-iterations (override)")
     meta.add_argument("--output", help="output folder (default: runs/<recipe>/<algorithm>)")
+    _add_set_option(meta)
+    train = commands.add_parser(
+        "train",
+        help="train a ready model from its recipe (models/<name>/config.json)",
+        description="Train a zoo model from its recipe with model.fit: progress bar, "
+        "TensorBoard logs in OUTPUT/logs, OUTPUT/checkpoint.keras after every epoch, a backup "
+        "for --resume in OUTPUT/backup, then OUTPUT/history.json and OUTPUT/loss_curve.png.",
+    )
+    train.add_argument("recipe", help="a recipe folder, e.g. models/mnist_cnn")
+    train.add_argument("--epochs", type=_positive_int, help="epochs (default: the recipe's)")
+    train.add_argument(
+        "--batch-size", type=_positive_int,
+        help="GLOBAL batch size, split across all replicas of the strategy (default: the "
+        "recipe's)",
+    )
+    train.add_argument(
+        "--strategy", default="auto", choices=STRATEGIES,
+        help="auto: multiworker with a TF_CONFIG cluster, mirrored with several GPUs, else "
+        "default; mirrored: all GPUs, or all logical CPUs without one; multiworker: the "
+        "TF_CONFIG cluster (default: auto)",
+    )
+    train.add_argument("--data-dir", help="where datasets are prepared (TFDS data_dir)")
+    train.add_argument("--output", help="output folder (default: runs/<recipe>)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the interrupted run in --output from its last epoch")
+    _add_set_option(train)
     for name, help_text in _PLANNED.items():
         commands.add_parser(name, help=help_text, description=help_text)
     return parser
+
+
+def _add_set_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], type=_key_value,
+        metavar="KEY=VALUE",
+        help="override a recipe key; VALUE is read as JSON (numbers, true, lists) or text",
+    )
+
+
+def _key_value(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def _positive_int(text: str) -> int:
@@ -85,8 +131,21 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "meta-train":
         from keras_selfevo.meta.recipes import meta_train
 
-        meta_train(args.recipe, args.output, algorithm=args.algorithm,
-                   iterations=args.iterations)
+        meta_train(args.recipe, args.output, **dict(args.overrides),
+                   algorithm=args.algorithm, iterations=args.iterations)
+        return 0
+    if args.command == "train":
+        from keras_selfevo.zoo.recipes import train
+
+        result = train(args.recipe, args.output, epochs=args.epochs, batch_size=args.batch_size,
+                       strategy=args.strategy, data_dir=args.data_dir, resume=args.resume,
+                       overrides=dict(args.overrides))
+        if result["initial_epoch"]:
+            print(f"[train] resumed at epoch {result['initial_epoch']}")
+        print(f"[train] weights sha256 {result['weights_sha256']}")
+        if result["history"] is not None:
+            print(f"[train] wrote {result['output']}: checkpoint.keras, history.json, "
+                  "loss_curve.png, logs/")
         return 0
     raise UsageError(f"command '{args.command}' is not available in {PROG} {__version__}")
 
@@ -97,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         if args.command is None:
-            choices = ", ".join(["demo", "meta-train", *_PLANNED])
+            choices = ", ".join(["demo", "meta-train", "train", *_PLANNED])
             raise UsageError(f"a command is required ({choices}); see '{PROG} --help'")
         return _run(args)
     except UsageError as error:

@@ -9,23 +9,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_selfevo import data, layers
-from keras_selfevo.training import SelfEvolvingModel
-
-
-def _pyplot():
-    """matplotlib.pyplot on the file-only Agg backend (no display is needed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from keras_selfevo import data, zoo
+from keras_selfevo.plotting import pyplot, save_curves
 
 
 def _save_glyph_grid(images: np.ndarray, labels: np.ndarray, path: str, classes: int = 10,
                      per_class: int = 8) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     rows = []
     for label in np.unique(labels)[:classes]:
         members = images[labels == label][:per_class, :, :, 0]
@@ -38,39 +28,8 @@ def _save_glyph_grid(images: np.ndarray, labels: np.ndarray, path: str, classes:
     plt.close(fig)
 
 
-def _save_curves(history: dict[str, list[float]], keys: list[str], path: str, title: str) -> None:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for key in keys:
-        ax.plot(range(1, len(history[key]) + 1), history[key], marker="o", label=key)
-    ax.set_xlabel("epoch")
-    ax.set_title(title)
-    ax.legend()
-    fig.savefig(path, bbox_inches="tight", dpi=100)
-    plt.close(fig)
-
-
-def _self_evolving_cnn(num_classes: int) -> SelfEvolvingModel:
-    """Seed 001's CNN with two heads: masked reconstruction ("self") and class scores."""
-    inputs = keras.Input((28, 28, 1))
-    corrupted, mask = layers.RandomMasking(rate=0.25, seed=0)(inputs)
-    h = keras.layers.Conv2D(32, 3, activation="relu")(corrupted)
-    h = keras.layers.MaxPooling2D(2)(h)
-    h = keras.layers.Flatten()(h)
-    h = keras.layers.Dense(64, activation="relu")(h)
-    recon = keras.layers.Dense(28 * 28, activation="sigmoid")(h)
-    return SelfEvolvingModel(
-        inputs,
-        {
-            "self": keras.layers.Reshape((28, 28, 1), name="self")(recon),
-            "policy": keras.layers.Dense(num_classes, activation="softmax", name="policy")(h),
-            "mask": mask,
-        },
-    )
-
-
 def _save_reconstructions(model: keras.Model, images: np.ndarray, path: str) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     recon = model.predict(images, verbose=0)["self"]
     fig, axes = plt.subplots(2, len(images), figsize=(len(images), 2.2))
     for column, (image, out) in enumerate(zip(images, recon)):
@@ -116,7 +75,7 @@ def run_demo(output_dir: str = "demo_output", epochs: int = 12) -> dict[str, flo
     # The reward says how good the target is: here every label is right (reward 1). The
     # self-evolution loop replaces it with rewards of the model's own choices.
     targets_dict = {"policy": one_hot, "reward": np.ones(len(pixels), np.float32)}
-    model = _self_evolving_cnn(len(classes))
+    model = zoo.build("mnist_cnn", num_classes=len(classes), seed=0)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), alpha=0.5, reward_weighting="raw",
                   masked_self_loss=True, metrics=["categorical_accuracy"])
     start = time.perf_counter()
@@ -128,7 +87,7 @@ def run_demo(output_dir: str = "demo_output", epochs: int = 12) -> dict[str, flo
     report["self_evolving_seconds"] = time.perf_counter() - start
     report["held_out_accuracy"] = float(history["val_categorical_accuracy"][-1])
     report["held_out_self_loss"] = float(history["val_self_loss"][-1])
-    _save_curves(history, ["self_loss", "reinforce_loss", "val_self_loss", "val_reinforce_loss"],
+    save_curves(history, ["self_loss", "reinforce_loss", "val_self_loss", "val_reinforce_loss"],
                  os.path.join(output_dir, "self_evolving_losses.png"),
                  "SelfEvolvingModel: alpha L_self + (1 - alpha) L_reinforce")
     _save_reconstructions(model, pixels[held_out][:8],

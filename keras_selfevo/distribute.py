@@ -77,3 +77,41 @@ def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
     if ("multiworker",) not in _CACHE:
         _CACHE["multiworker",] = tf.distribute.MultiWorkerMirroredStrategy()
     return _CACHE["multiworker",]
+
+
+def is_chief() -> bool:
+    """Whether this process writes checkpoints and logs.
+
+    True for the ``chief`` task of ``TF_CONFIG``, for worker 0 when the cluster has no
+    chief, and always without ``TF_CONFIG``.
+    """
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return True
+    config = json.loads(raw)
+    task = config.get("task", {})
+    kind, index = task.get("type", "worker"), int(task.get("index", 0))
+    if kind == "chief":
+        return True
+    return kind == "worker" and index == 0 and "chief" not in config.get("cluster", {})
+
+
+def task_index() -> int:
+    """The task index of this process in ``TF_CONFIG`` (0 without it)."""
+    raw = os.environ.get("TF_CONFIG")
+    return int(json.loads(raw).get("task", {}).get("index", 0)) if raw else 0
+
+
+def multi_worker_logs(logs: dict) -> dict:
+    """Give a step's scalar logs a length-1 axis under multi-worker collectives.
+
+    Keras averages a step's logs over replicas with ``strategy.reduce("MEAN", v, axis=0)``
+    when the strategy spans workers, which fails on scalars ("Invalid reduction dimension
+    0", tensorflow/tensorflow#72388). Over a length-1 axis the same reduction is the mean
+    over replicas and returns a scalar. Elsewhere the logs pass unchanged.
+    """
+    strategy = tf.distribute.get_strategy()
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return logs
+    return {key: tf.reshape(value, [1]) if value.shape.rank == 0 else value
+            for key, value in logs.items()}

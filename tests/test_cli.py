@@ -32,7 +32,8 @@ def test_help_lists_every_command(capsys):
         ([], "a command is required"),
         (["demo", "--epochs", "0"], "--epochs: expected a positive integer, got '0'"),
         (["demo", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
-        (["train"], "command 'train' is not available"),
+        (["train"], "the following arguments are required: recipe"),
+        (["evolve"], "command 'evolve' is not available"),
         (["meta-train"], "the following arguments are required: recipe"),
     ],
 )

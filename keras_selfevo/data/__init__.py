@@ -1,17 +1,24 @@
 """Datasets and task samplers that work offline.
 
-Importing this package registers the TFDS builders ``selfevo_glyphs`` with TFDS.
+Importing this package registers the TFDS builders ``selfevo_glyphs`` and ``selfevo_text``.
 """
 
+from keras_selfevo.data import text
+from keras_selfevo.data.episodes import episodes
 from keras_selfevo.data.glyphs import GlyphsConfig, SelfevoGlyphs
 from keras_selfevo.data.loading import LOCAL_BUILDERS, DatasetNotPreparedError, load
 from keras_selfevo.data.tasks import sinusoid_tasks
+from keras_selfevo.data.text_builder import SelfevoText, TextConfig
 
 __all__ = [
     "GlyphsConfig",
     "SelfevoGlyphs",
     "LOCAL_BUILDERS",
     "DatasetNotPreparedError",
+    "episodes",
     "load",
     "sinusoid_tasks",
+    "SelfevoText",
+    "TextConfig",
+    "text",
 ]

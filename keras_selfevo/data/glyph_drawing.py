@@ -106,15 +106,16 @@ def rasterize(points: np.ndarray, widths: np.ndarray) -> np.ndarray:
     return ink.reshape(len(points), IMAGE_SIZE, IMAGE_SIZE)
 
 
-def draw_class(seed: int, alphabet: int, index: int, num_samples: int) -> np.ndarray:
-    """All samples of one class as uint8 images (num_samples, 28, 28, 1), ink bright.
+def draw_class(seed: int, alphabet: int, index: int, num_samples: int,
+               first_sample: int = 0) -> np.ndarray:
+    """Samples ``first_sample ...`` of one class as uint8 images (num_samples, 28, 28, 1).
 
-    Deterministic in ``(seed, alphabet, index, num_samples)``; sample ``k`` does not depend
-    on how many samples follow it.
+    Ink is bright. Deterministic in ``(seed, alphabet, index)`` and the sample number;
+    sample ``k`` does not depend on which other samples are drawn.
     """
     strokes = class_strokes(seed, alphabet, index)
     points, widths, noise = [], [], []
-    for k in range(num_samples):
+    for k in range(first_sample, first_sample + num_samples):
         rng = np.random.default_rng([seed, 2, index, k])
         wobble = rng.normal(0.0, 0.045, size=strokes.shape)
         matrix, translation = _affine_jitter(rng, 1)

@@ -3,9 +3,11 @@
 ``tfds.load("selfevo_glyphs")`` works once :mod:`keras_selfevo` is imported: the data are
 generated on the machine (no download) and are byte-identical for the same seed.
 
-Classes are grouped into alphabets; the train / validation / test splits hold disjoint
-alphabets, so their class sets never overlap (as Omniglot's background and evaluation
-sets do). ``label`` is the global class id, ``alphabet`` the alphabet id.
+Classes are grouped into alphabets. In the few-shot configs the train / validation / test
+splits hold disjoint alphabets, so their class sets never overlap (as Omniglot's background
+and evaluation sets do). The ``classify10`` config is for ordinary classification: 10
+classes in every split, the splits holding different drawings. ``label`` is the global
+class id, ``alphabet`` the alphabet id.
 """
 
 from __future__ import annotations
@@ -34,12 +36,16 @@ class GlyphsConfig(tfds.core.BuilderConfig):
         alphabets_per_split: Alphabets in the train, validation and test splits.
         chars_per_alphabet: Classes per alphabet.
         samples_per_class: Drawings of each class.
+        sample_splits: For classification configs: drawings of each class in the train,
+            validation and test splits, which then share all classes (the alphabets of
+            ``alphabets_per_split`` are pooled). ``None``: splits by alphabet.
     """
 
     seed: int = 0
     alphabets_per_split: tuple[int, int, int] = (40, 5, 15)
     chars_per_alphabet: int = 20
     samples_per_class: int = 20
+    sample_splits: tuple[int, int, int] | None = None
 
     @property
     def num_alphabets(self) -> int:
@@ -74,6 +80,14 @@ class SelfevoGlyphs(tfds.core.GeneratorBasedBuilder):
             alphabets_per_split=(4, 1, 1),
             chars_per_alphabet=5,
         ),
+        GlyphsConfig(
+            name="classify10",
+            description="Classification: 10 classes; 1000/100/100 drawings of each per split.",
+            alphabets_per_split=(1, 0, 0),
+            chars_per_alphabet=10,
+            samples_per_class=1200,
+            sample_splits=(1000, 100, 100),
+        ),
     ]
     DEFAULT_CONFIG_NAME = "default"
 
@@ -94,18 +108,26 @@ class SelfevoGlyphs(tfds.core.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         del dl_manager  # Everything is generated here; nothing is downloaded.
+        config: GlyphsConfig = self.builder_config
+        if config.sample_splits is None:
+            return {
+                split: self._generate_examples(alphabets, range(config.samples_per_class))
+                for split, alphabets in config.split_alphabets().items()
+            }
+        bounds = np.cumsum((0,) + tuple(config.sample_splits))
+        everything = range(config.num_alphabets)
         return {
-            split: self._generate_examples(alphabets)
-            for split, alphabets in self.builder_config.split_alphabets().items()
+            split: self._generate_examples(everything, range(lo, hi))
+            for split, lo, hi in zip(("train", "validation", "test"), bounds[:-1], bounds[1:])
         }
 
-    def _generate_examples(self, alphabets: range):
+    def _generate_examples(self, alphabets: range, samples: range):
         config: GlyphsConfig = self.builder_config
         for alphabet in alphabets:
             for char in range(config.chars_per_alphabet):
                 label = alphabet * config.chars_per_alphabet + char
-                images = draw_class(config.seed, alphabet, label, config.samples_per_class)
-                for sample, image in enumerate(images):
+                images = draw_class(config.seed, alphabet, label, len(samples), samples.start)
+                for sample, image in zip(samples, images):
                     yield f"{label}_{sample}", {
                         "image": image,
                         "label": label,

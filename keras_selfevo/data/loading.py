@@ -9,7 +9,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 # Builders of this package: they generate their data locally when first loaded.
-LOCAL_BUILDERS = ("selfevo_glyphs",)
+LOCAL_BUILDERS = ("selfevo_glyphs", "selfevo_text")
 
 
 class DatasetNotPreparedError(FileNotFoundError):
@@ -50,9 +50,10 @@ def load(
 ) -> tf.data.Dataset:
     """Load a dataset without touching the network.
 
-    Our own builders (``selfevo_glyphs``, with an optional ``/config``) are generated into
-    ``data_dir`` the first time and read from there afterwards. Any other TFDS name (for
-    example ``"mnist"`` or ``"omniglot"``) must already be prepared in ``data_dir``.
+    Our own builders (``selfevo_glyphs``, ``selfevo_text``, with an optional ``/config``) are
+    generated into ``data_dir`` the first time and read from there afterwards. Any other
+    TFDS name (for example ``"mnist"`` or ``"omniglot"``) must already be prepared in
+    ``data_dir``.
 
     Args:
         name: A TFDS name, optionally with ``/config`` and ``:version``.

@@ -15,6 +15,15 @@ def _check_positive_int(value: int, name: str) -> None:
         raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
 
 
+def check_stream_position(num_meta_batches: int | None, first_meta_batch: int) -> None:
+    """Check the length and start of a task stream."""
+    if num_meta_batches is not None:
+        _check_positive_int(num_meta_batches, "num_meta_batches")
+    if isinstance(first_meta_batch, bool) or not isinstance(first_meta_batch, int) or (
+            first_meta_batch < 0):
+        raise ValueError(f"`first_meta_batch` must be an integer ≥ 0, got {first_meta_batch!r}.")
+
+
 def sinusoid_tasks(
     shots: int = 10,
     queries: int = 10,
@@ -44,11 +53,7 @@ def sinusoid_tasks(
     for name, value in (("shots", shots), ("queries", queries),
                         ("meta_batch_size", meta_batch_size)):
         _check_positive_int(value, name)
-    if num_meta_batches is not None:
-        _check_positive_int(num_meta_batches, "num_meta_batches")
-    if isinstance(first_meta_batch, bool) or not isinstance(first_meta_batch, int) or (
-            first_meta_batch < 0):
-        raise ValueError(f"`first_meta_batch` must be an integer ≥ 0, got {first_meta_batch!r}.")
+    check_stream_position(num_meta_batches, first_meta_batch)
 
     def sample(index: tf.Tensor):
         stream = tf.stack([tf.constant(seed, tf.int32), tf.cast(index % (2**31 - 1), tf.int32)])

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import keras
 
+from keras_selfevo.layers.seed_state import SavesSeedState
+
 
 @keras.saving.register_keras_serializable(package="keras_selfevo")
-class RandomMasking(keras.layers.Layer):
+class RandomMasking(SavesSeedState, keras.layers.Layer):
     """Replace a random fraction of the input elements by ``mask_value`` during training.
 
     Returns ``(corrupted, mask)``: ``mask`` is 1.0 where an element was replaced and 0.0

@@ -61,7 +61,7 @@ class MetaLearner(keras.Model):
         eval_inner_steps: Inner steps in ``evaluate`` and ``adapt`` (default: ``inner_steps``).
         vectorize: Run a meta-batch's tasks with ``tf.vectorized_map`` (``True``) or a graph
             loop, ``tf.map_fn`` (``False``). ``None``: vectorized unless the model has
-            recurrent layers, whose while loops ``vectorized_map`` cannot convert.
+            recurrent or convolution layers, which ``vectorized_map`` runs as slow loops.
         **kwargs: Base ``keras.Model`` arguments.
     """
 
@@ -112,7 +112,11 @@ class MetaLearner(keras.Model):
         for layer in recurrent:
             if hasattr(layer, "use_cudnn"):
                 layer.use_cudnn = False
-        self.vectorize = not recurrent if vectorize is None else bool(vectorize)
+        # vectorized_map turns recurrent layers' while loops and convolution filter
+        # gradients into slow while loops; a graph loop over tasks is faster there.
+        looped = recurrent or any(isinstance(layer, keras.layers.Conv2D) for layer in
+                                  model._flatten_layers(include_self=False))
+        self.vectorize = not looped if vectorize is None else bool(vectorize)
         self._adapted = self._adapted_mask()
         self.inner_lrs = []
         if algorithm == "metasgd":
@@ -273,8 +277,18 @@ class MetaLearner(keras.Model):
             data: ``((support_x, support_y), (query_x, query_y))`` with a meta-batch axis.
             steps: Inner steps (default: ``eval_inner_steps`` or ``inner_steps``).
         """
+        return self.task_predictions(data, steps)[0]
+
+    def task_predictions(self, data: Any, steps: int | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+        """Post-adaptation query losses ``[tasks]`` and predictions ``[tasks, queries, ...]``.
+
+        Args:
+            data: ``((support_x, support_y), (query_x, query_y))`` with a meta-batch axis.
+            steps: Inner steps (default: ``eval_inner_steps`` or ``inner_steps``).
+        """
         steps = steps or self.eval_inner_steps or self.inner_steps
-        return self._query_losses(data, steps)[0]
+        losses, predictions, _ = self._query_losses(data, steps)
+        return losses, predictions
 
     # ----------------------------------------------------------------------------- adapt
     def adapt(self, support_x: Any, support_y: Any, steps: int | None = None) -> keras.Model:

@@ -12,7 +12,9 @@ import tensorflow as tf
 from keras.src.models.functional import Functional
 from keras.src.models.model import functional_init_arguments
 from keras.src.saving import serialization_lib
+from keras.src.utils import tracking
 
+from keras_selfevo.distribute import multi_worker_logs
 from keras_selfevo.losses.reward_weighted_squared_loss import (
     per_sample_vector,
     squared_error_per_sample,
@@ -105,6 +107,9 @@ class SelfEvolvingModel(InputChecks, keras.Model):
             return keras.Model.__new__(FunctionalSelfEvolvingModel, *args, **kwargs)
         return super().__new__(cls, *args, **kwargs)
 
+    # Like keras.Model.compile: trackers made here are not layer state (a subclassed model
+    # may already be built and its state locked).
+    @tracking.no_automatic_dependency_tracking
     def compile(
         self,
         optimizer: str | keras.optimizers.Optimizer = "adam",
@@ -298,7 +303,7 @@ class SelfEvolvingModel(InputChecks, keras.Model):
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
         nan = tf.constant(float("nan"), tf.float32)
         self._update_trackers(terms, tf.where(finite, terms.total, nan))
-        return self.compute_metrics(x, y, y_pred, sample_weight)
+        return multi_worker_logs(self.compute_metrics(x, y, y_pred, sample_weight))
 
     def test_step(self, data: Any) -> dict[str, tf.Tensor]:
         """The same objective and metrics, without an update."""
@@ -307,7 +312,7 @@ class SelfEvolvingModel(InputChecks, keras.Model):
         terms = self._loss_terms(x, y, y_pred, sample_weight)
         with tf.control_dependencies(self._step_checks(x, y)):
             self._update_trackers(terms, tf.identity(terms.total))
-        return self.compute_metrics(x, y, y_pred, sample_weight)
+        return multi_worker_logs(self.compute_metrics(x, y, y_pred, sample_weight))
 
     def compute_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None):
         """Update the compiled metrics on the ``"policy"`` output; return all results."""
@@ -317,6 +322,21 @@ class SelfEvolvingModel(InputChecks, keras.Model):
         return self.get_metrics_result()
 
     # ------------------------------------------------------------------------ entry points
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras averages the first distributed batch over replicas with strategy.reduce to
+        # learn the data's structure, which MultiWorkerMirroredStrategy cannot do eagerly on
+        # per-replica tensors. The first local replica's batch has the same structure.
+        strategy = self._distribute_strategy
+        if iterator is not None and strategy is not None:
+            for _, _, batches in iterator:
+                data_batch = tf.nest.map_structure(
+                    lambda v: (strategy.experimental_local_results(v)[0]
+                               if isinstance(v, tf.distribute.DistributedValues) else v),
+                    next(batches),
+                )
+                break
+        return super()._maybe_symbolic_build(data_batch=data_batch)
+
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,

@@ -1,0 +1,100 @@
+"""RecurrentBlock: Embedding + stacked GRU / LSTM / SimpleRNN layers returning sequences."""
+
+from __future__ import annotations
+
+import keras
+
+CELLS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM, "simple_rnn": keras.layers.SimpleRNN}
+
+
+@keras.saving.register_keras_serializable(package="keras_selfevo")
+class RecurrentBlock(keras.layers.Layer):
+    """Token ids → embeddings → ``num_layers`` recurrent layers → a vector per time step.
+
+    Args:
+        vocab_size: Number of token ids (inputs are integers in ``[0, vocab_size)``).
+        embed_dim: Embedding width.
+        units: Units of each recurrent layer.
+        num_layers: Stacked recurrent layers.
+        cell: ``"gru"``, ``"lstm"`` or ``"simple_rnn"``.
+        dropout: Dropout on each recurrent layer's inputs (training only).
+        use_cudnn: ``"auto"`` lets GRU/LSTM pick the cuDNN kernel on a GPU when possible;
+            ``False`` forces the generic implementation, which has second-order gradients
+            (needed by MAML; :class:`~keras_selfevo.MetaLearner` sets it itself).
+        **kwargs: Base layer arguments (``name``, ``dtype``...).
+
+    Call arguments:
+        inputs: Integer tensor ``[batch, time]``.
+        initial_state: Optional list with one state per layer: a tensor ``[batch, units]``
+            for GRU / SimpleRNN, a pair ``[h, c]`` for LSTM.
+        training: Enables dropout.
+    """
+
+    def __init__(self, vocab_size: int, embed_dim: int, units: int, num_layers: int = 1,
+                 cell: str = "gru", dropout: float = 0.0, use_cudnn: bool | str = "auto",
+                 **kwargs):
+        super().__init__(**kwargs)
+        for arg, value in (("vocab_size", vocab_size), ("embed_dim", embed_dim),
+                           ("units", units), ("num_layers", num_layers)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{arg}` must be a positive integer, got {value!r}.")
+        if cell not in CELLS:
+            raise ValueError(f"`cell` must be one of {sorted(CELLS)}, got {cell!r}.")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not (
+                0 <= dropout < 1):
+            raise ValueError(f"`dropout` must be a float in [0, 1), got {dropout!r}.")
+        if use_cudnn not in ("auto", True, False):
+            raise ValueError(f"`use_cudnn` must be 'auto', True or False, got {use_cudnn!r}.")
+        self.vocab_size = vocab_size
+        self.embed_dim = embed_dim
+        self.units = units
+        self.num_layers = num_layers
+        self.cell = cell
+        self.dropout = float(dropout)
+        self.use_cudnn = use_cudnn
+        policy = self.dtype_policy
+        self.embedding = keras.layers.Embedding(vocab_size, embed_dim, dtype=policy,
+                                                name="embedding")
+        extra = {} if cell == "simple_rnn" else {"use_cudnn": use_cudnn}
+        self.recurrent_layers = [
+            CELLS[cell](units, return_sequences=True, dropout=self.dropout, dtype=policy,
+                        name=f"{cell}_{index}", **extra)
+            for index in range(num_layers)
+        ]
+
+    def build(self, input_shape) -> None:
+        self.embedding.build(input_shape)
+        shape = tuple(input_shape) + (self.embed_dim,)
+        for layer in self.recurrent_layers:
+            layer.build(shape)
+            shape = shape[:-1] + (self.units,)
+        self.built = True
+
+    def call(self, inputs, initial_state=None, training: bool | None = None):
+        if initial_state is not None and len(initial_state) != self.num_layers:
+            raise ValueError(
+                f"`initial_state` must hold one state per layer ({self.num_layers}), got "
+                f"{len(initial_state)}."
+            )
+        h = self.embedding(inputs)
+        for index, layer in enumerate(self.recurrent_layers):
+            state = None if initial_state is None else initial_state[index]
+            if state is not None and not isinstance(state, (list, tuple)):
+                state = [state]
+            h = layer(h, initial_state=state, training=training)
+        return h
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.units,)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "vocab_size": self.vocab_size,
+            "embed_dim": self.embed_dim,
+            "units": self.units,
+            "num_layers": self.num_layers,
+            "cell": self.cell,
+            "dropout": self.dropout,
+            "use_cudnn": self.use_cudnn,
+        }

@@ -1,0 +1,93 @@
+"""TokenSampler: sample token ids from logits with temperature and top-k."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from keras_selfevo.layers.seed_state import SavesSeedState
+
+tfd = tfp.distributions
+
+
+def _check_sampling(temperature: float, top_k: int | None) -> None:
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or (
+            temperature < 0):
+        raise ValueError(f"`temperature` must be a number ≥ 0, got {temperature!r}.")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+        raise ValueError(f"`top_k` must be None or a positive integer, got {top_k!r}.")
+
+
+def sample_tokens(logits: tf.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                  seed: tf.Tensor | None = None) -> tf.Tensor:
+    """Sample an id along the last axis of ``logits``.
+
+    ``temperature`` divides the logits (0 means greedy: the arg max); ``top_k`` keeps the
+    ``k`` largest logits of each row and samples among them. Sampling uses
+    ``tfp.distributions.Categorical``.
+
+    Args:
+        logits: ``[..., vocab]`` unnormalised log-probabilities.
+        temperature: ≥ 0 (a number or a scalar tensor); below 1 sharpens, above 1 flattens.
+        top_k: Keep only the ``k`` most likely ids (``None``: all).
+        seed: A stateless seed, an int32 tensor of shape ``[2]`` (``None``: stateful).
+
+    Returns:
+        int32 ids of shape ``logits.shape[:-1]``.
+    """
+    dynamic = tf.is_tensor(temperature)
+    _check_sampling(1.0 if dynamic else temperature, top_k)
+    logits = tf.cast(logits, tf.float32)
+    greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    if not dynamic and temperature == 0:
+        return greedy
+    temperature = tf.cast(temperature, tf.float32)
+    logits = logits / tf.maximum(temperature, 1e-6)
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = tf.math.top_k(logits, k=top_k).values[..., -1:]
+        logits = tf.where(logits < kth, tf.constant(-1e9, logits.dtype), logits)
+    sampled = tfd.Categorical(logits=logits, dtype=tf.int32).sample(seed=seed)
+    return tf.where(temperature > 0, sampled, greedy) if dynamic else sampled
+
+
+@keras.saving.register_keras_serializable(package="keras_selfevo")
+class TokenSampler(SavesSeedState, keras.layers.Layer):
+    """A layer that samples token ids from logits (see :func:`sample_tokens`).
+
+    Args:
+        temperature: ≥ 0; 0 is greedy decoding.
+        top_k: Sample among the ``k`` largest logits (``None``: all).
+        seed: Seed of the layer's random generator (``None``: random).
+        **kwargs: Base layer arguments.
+
+    Call arguments:
+        logits: ``[..., vocab]`` logits. Returns int32 ids of shape ``logits.shape[:-1]``.
+    """
+
+    def __init__(self, temperature: float = 1.0, top_k: int | None = None,
+                 seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        _check_sampling(temperature, top_k)
+        self.temperature = float(temperature)
+        self.top_k = top_k
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, logits):
+        seed = tf.cast(self.seed_generator.next(), tf.int32)
+        return sample_tokens(logits, self.temperature, self.top_k, seed)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1])
+
+    def compute_output_spec(self, logits):
+        return keras.KerasTensor(logits.shape[:-1], dtype="int32")
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "temperature": self.temperature,
+            "top_k": self.top_k,
+            "seed": self.seed,
+        }

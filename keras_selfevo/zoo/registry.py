@@ -1,0 +1,130 @@
+"""The zoo's registry: a name → a builder function with keyword arguments."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import keras
+
+from keras_selfevo.layers import ConvBlock, RandomMasking
+from keras_selfevo.training import SelfEvolvingModel
+from keras_selfevo.zoo.char_rnn import CharRNN
+
+_BUILDERS: dict[str, Callable[..., keras.Model]] = {}
+
+
+def _register(name: str):
+    def wrap(fn):
+        _BUILDERS[name] = fn
+        return fn
+
+    return wrap
+
+
+def _seeded(seed: int | None) -> None:
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+
+
+@_register("mnist_cnn")
+def mnist_cnn(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10,
+              filters: int = 32, units: int = 64, mask_rate: float = 0.25,
+              seed: int | None = None) -> SelfEvolvingModel:
+    """A small CNN with a masked-reconstruction "self" head and a class-score "policy" head.
+
+    Input → RandomMasking → Conv2D(filters, 3×3, ReLU) → MaxPool 2 → Flatten → Dense(units,
+    ReLU) → {"self": Dense(prod(input_shape), sigmoid) reshaped to the input,
+    "policy": Dense(num_classes, softmax), "mask": the masking layer's mask}. Compile with
+    ``masked_self_loss=True`` to score masked pixels only.
+    """
+    _seeded(seed)
+    input_shape = tuple(input_shape)
+    inputs = keras.Input(input_shape, name="image")
+    corrupted, mask = RandomMasking(rate=mask_rate, seed=seed, name="masking")(inputs)
+    h = keras.layers.Conv2D(filters, 3, activation="relu", name="conv")(corrupted)
+    h = keras.layers.MaxPooling2D(2, name="pool")(h)
+    h = keras.layers.Flatten(name="flatten")(h)
+    h = keras.layers.Dense(units, activation="relu", name="hidden")(h)
+    size = 1
+    for dim in input_shape:
+        size *= dim
+    recon = keras.layers.Dense(size, activation="sigmoid", name="reconstruction")(h)
+    return SelfEvolvingModel(
+        inputs,
+        {
+            "self": keras.layers.Reshape(input_shape, name="self")(recon),
+            "policy": keras.layers.Dense(num_classes, activation="softmax", name="policy")(h),
+            "mask": mask,
+        },
+        name="mnist_cnn",
+    )
+
+
+@_register("conv4")
+def conv4(num_classes: int = 5, input_shape: tuple[int, ...] = (28, 28, 1), filters: int = 64,
+          normalization: str | None = "batch", seed: int | None = None) -> keras.Model:
+    """The MAML Omniglot network: 4 × ConvBlock(filters) → Flatten → Dense(num_classes) logits."""
+    _seeded(seed)
+    return keras.Sequential(
+        [keras.Input(tuple(input_shape), name="image")]
+        + [ConvBlock(filters, normalization=normalization, name=f"block{i}") for i in range(4)]
+        + [keras.layers.Flatten(name="flatten"),
+           keras.layers.Dense(num_classes, name="logits")],
+        name="conv4",
+    )
+
+
+@_register("char_rnn")
+def char_rnn(vocab_size: int | None = None, vocabulary: str | None = None, embed_dim: int = 32,
+             units: int = 128, num_layers: int = 1, cell: str = "gru", dropout: float = 0.0,
+             seed: int | None = None) -> CharRNN:
+    """A character language model (:class:`CharRNN`), built; give a vocabulary or its size."""
+    _seeded(seed)
+    model = CharRNN(vocab_size=vocab_size, vocabulary=vocabulary, embed_dim=embed_dim,
+                    units=units, num_layers=num_layers, cell=cell, dropout=dropout)
+    model.build((None, None))
+    return model
+
+
+@_register("sinusoid_mlp")
+def sinusoid_mlp(hidden: tuple[int, ...] = (40, 40), seed: int | None = None) -> keras.Model:
+    """The MAML regression network: 1 → hidden (ReLU) → 1; default 1-40-40-1."""
+    _seeded(seed)
+    return keras.Sequential(
+        [keras.Input((1,), name="x")]
+        + [keras.layers.Dense(units, activation="relu", name=f"dense{i}")
+           for i, units in enumerate(hidden)]
+        + [keras.layers.Dense(1, name="y")],
+        name="sinusoid_mlp",
+    )
+
+
+def names() -> list[str]:
+    """The names :func:`build` accepts."""
+    return sorted(_BUILDERS)
+
+
+def build(name: str, **overrides: Any) -> keras.Model:
+    """Build a ready model by name, with keyword overrides of its defaults.
+
+    Args:
+        name: One of :func:`names`.
+        **overrides: Arguments of the model's builder (see its docstring), e.g.
+            ``num_classes=5``.
+
+    Raises:
+        ValueError: an unknown name or argument.
+    """
+    if name not in _BUILDERS:
+        raise ValueError(f"Unknown zoo model `name`={name!r}; expected one of {names()}.")
+    builder = _BUILDERS[name]
+    accepted = set(inspect.signature(builder).parameters)
+    unknown = set(overrides) - accepted
+    if unknown:
+        raise ValueError(
+            f"Unknown argument(s) {sorted(unknown)} for zoo model {name!r}; it accepts "
+            f"{sorted(accepted)}."
+        )
+    return builder(**overrides)

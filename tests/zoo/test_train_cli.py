@@ -1,0 +1,155 @@
+"""``keras-selfevo train``: recipes, bad flags, resume after kill -9, two-process multi-worker."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from keras_selfevo import cli
+from keras_selfevo.zoo import recipes
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
+TINY = {
+    "name": "tiny", "model": "mnist_cnn", "model_args": {"filters": 4, "units": 8},
+    "dataset": "selfevo_glyphs/small", "validation_split": None, "epochs": 2,
+    "batch_size": 40, "alpha": 0.5, "masked_self_loss": True,
+    "metrics": ["categorical_accuracy"],
+}
+
+
+def _recipe(tmp_path, **changes) -> str:
+    folder = tmp_path / "recipe"
+    folder.mkdir(exist_ok=True)
+    (folder / "config.json").write_text(json.dumps({**TINY, **changes}))
+    return str(folder)
+
+
+def _command(recipe, output, data_dir, *extra):
+    return [sys.executable, "-m", "keras_selfevo.cli", "train", recipe, "--output", str(output),
+            "--data-dir", data_dir, *extra]
+
+
+def _digest(stdout: str) -> str:
+    return next(line.split()[-1] for line in stdout.splitlines()
+                if line.startswith("[train] weights sha256"))
+
+
+def test_train_writes_checkpoint_history_curve_and_logs(tmp_path, glyphs_small_dir, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["train", _recipe(tmp_path), "--output", str(out), "--data-dir",
+                     glyphs_small_dir, "--epochs", "2", "--batch-size", "20"]) == 0
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["history"]["loss"]) == 2 and history["config"]["batch_size"] == 20
+    assert set(history["history"]) >= {"loss", "self_loss", "reinforce_loss", "alpha",
+                                       "categorical_accuracy"}
+    assert (out / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert any(name.startswith("events") for _, _, files in os.walk(out / "logs")
+               for name in files)
+    import keras
+
+    model = keras.saving.load_model(out / "checkpoint.keras")
+    assert type(model).__name__ == "FunctionalSelfEvolvingModel"
+    assert recipes.weights_digest(model) == _digest(capsys.readouterr().out)
+    assert not (out / "backup").exists()  # removed when training finishes
+
+
+@pytest.mark.parametrize("argv, changes, fragment", [
+    (["--strategy", "tpu"], {}, "argument --strategy: invalid choice: 'tpu'"),
+    ([], {"epochs": "many"}, "`epochs` must be a positive integer, got 'many'"),
+    ([], {"learning_rte": 0.1}, "unknown recipe keys ['learning_rte']"),
+    ([], {"model": "resnet"}, "`model` must be one of"),
+    ([], {"masked_self_loss": 1}, "`masked_self_loss` must be true or false"),
+    (["--set", "alpha=2"], {}, "`alpha` must be a number in [0, 1]"),
+    (["--set", "dataset=imagenet2"], {}, "Unknown dataset `name`='imagenet2'"),
+    (["--set", "dataset=mnist"], {}, "Dataset 'mnist' is not prepared"),
+    (["--resume"], {}, "holds no interrupted run"),
+    (["--batch-size", "100000"], {}, "`batch_size`=100000 is larger than the 400"),
+])
+def test_bad_recipe_or_flags_exit_2_with_one_line_and_write_nothing(
+        tmp_path, glyphs_small_dir, capsys, argv, changes, fragment):
+    out = tmp_path / "run"
+    code = cli.main(["train", _recipe(tmp_path, **changes), "--output", str(out),
+                     "--data-dir", glyphs_small_dir, *argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and fragment in err[0], err
+    assert not out.exists()
+
+
+def test_missing_recipe_is_one_line(tmp_path, capsys):
+    assert cli.main(["train", str(tmp_path / "nowhere")]) == 2
+    assert "No recipe at" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_resume_after_kill_continues_and_matches_an_uninterrupted_run(tmp_path, glyphs_small_dir):
+    recipe = _recipe(tmp_path, epochs=30, batch_size=40, deterministic=True)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    full = subprocess.run(_command(recipe, tmp_path / "full", glyphs_small_dir, "--strategy",
+                                   "default"), capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert full.returncode == 0, full.stderr[-2000:]
+
+    out = tmp_path / "killed"
+    process = subprocess.Popen(_command(recipe, out, glyphs_small_dir, "--strategy", "default"),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    metadata = out / "backup" / "training_metadata.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if metadata.exists() and json.loads(metadata.read_text() or "{}").get("epoch", 0) >= 3:
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+
+    resumed = subprocess.run(_command(recipe, out, glyphs_small_dir, "--strategy", "default",
+                                      "--resume"), capture_output=True, text=True, env=env,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    start = int(resumed.stdout.split("[train] resumed at epoch ")[1].split()[0])
+    assert 3 <= start < 30
+    assert _digest(resumed.stdout) == _digest(full.stdout)
+    history = json.loads((out / "history.json").read_text())["history"]
+    assert len(history["loss"]) == 30
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_two_workers_train_together(tmp_path, glyphs_small_dir):
+    recipe = _recipe(tmp_path, epochs=2, batch_size=40)
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    out = tmp_path / "shared"
+    processes = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_CPP_MIN_LOG_LEVEL": "3"}
+        processes.append(subprocess.Popen(
+            _command(recipe, out, glyphs_small_dir, "--strategy", "multiworker"),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+    results = [p.communicate(timeout=600) for p in processes]
+    for process, (_, stderr) in zip(processes, results):
+        assert process.returncode == 0, stderr[-3000:]
+    digests = [_digest(stdout) for stdout, _ in results]
+    assert digests[0] == digests[1]
+    # The chief (worker 0) wrote the checkpoint and history; worker 1 wrote nothing there.
+    assert "wrote" in results[0][0] and "wrote" not in results[1][0]
+    import keras
+
+    model = keras.saving.load_model(out / "checkpoint.keras")
+    assert recipes.weights_digest(model) == digests[0]
+    history = json.loads((out / "history.json").read_text())["history"]
+    assert len(history["loss"]) == 2
