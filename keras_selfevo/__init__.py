@@ -12,6 +12,7 @@ if _quiet.running_as_cli():
 from keras_selfevo import (  # noqa: E402
     data,
     distribute,
+    export,
     layers,
     losses,
     meta,
@@ -29,6 +30,7 @@ __all__ = [
     "__version__",
     "data",
     "distribute",
+    "export",
     "layers",
     "losses",
     "meta",

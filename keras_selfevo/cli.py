@@ -20,7 +20,6 @@ STRATEGIES = ("auto", "default", "one_device", "mirrored", "multiworker")
 # Commands listed in --help whose implementation ships in a later release.
 _PLANNED = {
     "evolve": "run a self-evolution recipe (planned)",
-    "export": "export a .keras checkpoint as a SavedModel for TF Serving (planned)",
 }
 
 
@@ -89,6 +88,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true",
                        help="continue the interrupted run in --output from its last epoch")
     _add_set_option(train)
+    export = commands.add_parser(
+        "export",
+        help="export a .keras checkpoint as a SavedModel for TF Serving, and verify it",
+        description="Write CHECKPOINT (a .keras file, loaded with safe_mode=True) as "
+        "BASE_DIR/<version>/ for TF Serving, reload it in a fresh process, run every signature "
+        "on a sample batch and compare with the model's predict. Prints the signatures as "
+        "saved_model_cli show --all does; exits 1 when the check fails.",
+    )
+    export.add_argument("checkpoint", help="a .keras file, e.g. runs/mnist_cnn/checkpoint.keras")
+    export.add_argument("base_dir", help="the model's serving folder, e.g. serving/mnist_cnn")
+    export.add_argument("--version", type=_positive_int,
+                        help="version number (default: the next free one)")
+    export.add_argument("--overwrite", action="store_true",
+                        help="replace the version if it exists")
     for name, help_text in _PLANNED.items():
         commands.add_parser(name, help=help_text, description=help_text)
     return parser
@@ -147,6 +160,13 @@ def _run(args: argparse.Namespace) -> int:
             print(f"[train] wrote {result['output']}: checkpoint.keras, history.json, "
                   "loss_curve.png, logs/")
         return 0
+    if args.command == "export":
+        from keras_selfevo.export import export_for_serving, load_checkpoint
+
+        model = load_checkpoint(args.checkpoint)
+        report = export_for_serving(model, args.base_dir, args.version, overwrite=args.overwrite)
+        print(report)
+        return 0 if report.ok else 1
     raise UsageError(f"command '{args.command}' is not available in {PROG} {__version__}")
 
 
@@ -156,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         if args.command is None:
-            choices = ", ".join(["demo", "meta-train", "train", *_PLANNED])
+            choices = ", ".join(["demo", "meta-train", "train", "export", *_PLANNED])
             raise UsageError(f"a command is required ({choices}); see '{PROG} --help'")
         return _run(args)
     except UsageError as error:

@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from typing import Any
 
 import keras
@@ -195,6 +196,17 @@ def build_model(config: dict[str, Any], info: dict[str, Any]) -> keras.Model:
     return model
 
 
+class EpochTimer(keras.callbacks.Callback):
+    """Adds ``epoch_seconds`` (wall time of the epoch, validation included) to the logs."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None:
+            logs["epoch_seconds"] = time.perf_counter() - self._start
+
+
 def weights_digest(model: keras.Model) -> str:
     """SHA-256 of all weights' bytes: equal digests mean bit-identical weights."""
     digest = hashlib.sha256()
@@ -276,6 +288,7 @@ def train(recipe_dir: str, output: str | None = None, *, epochs: int | None = No
     logs = os.path.join(output if chief else scratch, "logs")
     history_csv = os.path.join(output if chief else scratch, "history.csv")
     callbacks = [
+        EpochTimer(),
         keras.callbacks.CSVLogger(history_csv, append=resume),
         keras.callbacks.BackupAndRestore(backup),
         keras.callbacks.TensorBoard(logs),
