@@ -225,7 +225,7 @@ class MetaLearner(keras.Model):
             task, (support_x, support_y, query_x, query_y), (self._dtype, self._dtype))
         return losses, predictions, query_y
 
-    def _reptile_step(self, data: Any) -> tf.Tensor:
+    def _reptile_step(self, data: Any) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         support_x, support_y, query_x, query_y = self._unpack(data)
         x = tf.concat([support_x, query_x], axis=1)
         y = tf.concat([support_y, query_y], axis=1)
@@ -234,22 +234,21 @@ class MetaLearner(keras.Model):
         def task(args):
             tx, ty = args
             fast = self.fast_weights(tx, ty, self.inner_steps, theta)
-            loss, _ = self._task_loss(fast, tx, ty)
-            return [loss] + [w - f for w, f in zip(theta, fast)]
+            loss, predictions = self._task_loss(fast, tx, ty)
+            return [loss, predictions] + [w - f for w, f in zip(theta, fast)]
 
-        signature = [self._dtype] + [tf.TensorSpec(w.shape, w.dtype) for w in theta]
+        signature = [self._dtype, tf.TensorSpec(None, self._dtype)] + [
+            tf.TensorSpec(w.shape, w.dtype) for w in theta]
         outputs = self._per_task(task, (x, y), signature)
-        pseudo_gradients = [_global_mean(d) for d in outputs[1:]]
+        pseudo_gradients = [_global_mean(d) for d in outputs[2:]]
         self.optimizer.apply_gradients(zip(pseudo_gradients, self.model.trainable_variables))
-        return _global_mean(outputs[0])
+        # Loss and metrics of the adapted weights on the task's own data.
+        return _global_mean(outputs[0]), outputs[1], y
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
         """One meta-update on a meta-batch of tasks."""
         if self.algorithm == "reptile":
-            loss = self._reptile_step(data)
-            replicas = tf.distribute.get_replica_context().num_replicas_in_sync
-            self._loss_tracker.update_state(loss * replicas)
-            return self.get_metrics_result()
+            return self._update_metrics(*self._reptile_step(data))
         with tf.GradientTape() as tape:
             losses, predictions, query_y = self._query_losses(data, self.inner_steps)
             loss = _global_mean(losses)

@@ -270,3 +270,15 @@ def test_gru_net_second_order_runs_the_non_cudnn_graph_loop():
     fomaml, fomaml_step, _ = _one_meta_step(gru_net, data, "mse", algorithm="fomaml")
     assert np.isfinite(maml) and max(np.abs(s).max() for s in maml_step) > 0
     assert max(np.abs(a - b).max() for a, b in zip(maml_step, fomaml_step)) > 1e-6
+
+
+def test_reptile_reports_compiled_metrics():
+    net = kse.zoo.build("conv4", num_classes=2, filters=4, seed=0)
+    learner = kse.MetaLearner(net, "reptile", inner_lr=0.1, inner_steps=2,
+                              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    learner.compile(optimizer="sgd", metrics=["sparse_categorical_accuracy"])
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(3, 4, 28, 28, 1)).astype("float32")
+    y = rng.integers(0, 2, (3, 4)).astype("int32")
+    logs = learner.train_on_batch(((x, y), (x, y)), return_dict=True)
+    assert set(logs) == {"loss", "sparse_categorical_accuracy"} and np.isfinite(logs["loss"])
