@@ -12,6 +12,7 @@ if _quiet.running_as_cli():
 from keras_selfevo import (  # noqa: E402
     data,
     distribute,
+    evolve,
     export,
     layers,
     losses,
@@ -30,6 +31,7 @@ __all__ = [
     "__version__",
     "data",
     "distribute",
+    "evolve",
     "export",
     "layers",
     "losses",

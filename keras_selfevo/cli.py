@@ -17,10 +17,6 @@ PROG = "keras-selfevo"
 # kse.distribute.STRATEGIES, repeated so that --help does not import TensorFlow.
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multiworker")
 
-# Commands listed in --help whose implementation ships in a later release.
-_PLANNED = {
-    "evolve": "run a self-evolution recipe (planned)",
-}
 
 
 class UsageError(Exception):
@@ -102,8 +98,21 @@ def build_parser() -> argparse.ArgumentParser:
                         help="version number (default: the next free one)")
     export.add_argument("--overwrite", action="store_true",
                         help="replace the version if it exists")
-    for name, help_text in _PLANNED.items():
-        commands.add_parser(name, help=help_text, description=help_text)
+    evolve = commands.add_parser(
+        "evolve",
+        help="run a self-evolution recipe (models/evolve_*/config.json)",
+        description="Pretrain self-supervised, then act → reward → learn for N generations. "
+        "Writes OUTPUT/history.json (per generation: mean reward, valid rate, metrics) and "
+        "OUTPUT/reward_curve.png; finished generations are saved in OUTPUT/generations.",
+    )
+    evolve.add_argument("recipe", help="a recipe folder, e.g. models/evolve_bandit_glyphs")
+    evolve.add_argument("--generations", type=_positive_int,
+                        help="generations (default: the recipe's)")
+    evolve.add_argument("--data-dir", help="where datasets are prepared (TFDS data_dir)")
+    evolve.add_argument("--output", help="output folder (default: runs/<recipe>)")
+    evolve.add_argument("--resume", action="store_true",
+                        help="continue from the last finished generation in --output")
+    _add_set_option(evolve)
     return parser
 
 
@@ -160,6 +169,17 @@ def _run(args: argparse.Namespace) -> int:
             print(f"[train] wrote {result['output']}: checkpoint.keras, history.json, "
                   "loss_curve.png, logs/")
         return 0
+    if args.command == "evolve":
+        from keras_selfevo.evolve.recipes import evolve
+
+        report = evolve(args.recipe, args.output, generations=args.generations,
+                        data_dir=args.data_dir, resume=args.resume,
+                        overrides=dict(args.overrides))
+        last = report["history"][-1]
+        summary = ", ".join(f"{k} {v:.3f}" for k, v in last.items()
+                            if k in ("mean_reward", "valid_rate", "accuracy"))
+        print(f"[evolve] generation {last['generation']}: {summary}")
+        return 0
     if args.command == "export":
         from keras_selfevo.export import export_for_serving, load_checkpoint
 
@@ -176,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         if args.command is None:
-            choices = ", ".join(["demo", "meta-train", "train", "export", *_PLANNED])
+            choices = ", ".join(["demo", "meta-train", "train", "evolve", "export"])
             raise UsageError(f"a command is required ({choices}); see '{PROG} --help'")
         return _run(args)
     except UsageError as error:

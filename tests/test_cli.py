@@ -33,7 +33,7 @@ def test_help_lists_every_command(capsys):
         (["demo", "--epochs", "0"], "--epochs: expected a positive integer, got '0'"),
         (["demo", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
         (["train"], "the following arguments are required: recipe"),
-        (["evolve"], "command 'evolve' is not available"),
+        (["evolve"], "the following arguments are required: recipe"),
         (["meta-train"], "the following arguments are required: recipe"),
     ],
 )

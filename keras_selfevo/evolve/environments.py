@@ -1,0 +1,197 @@
+"""Environments of the self-evolution loop: observe → act → reward.
+
+An environment is any object with three methods (:class:`Environment`):
+
+- ``observe(count, seed)`` returns ``count`` observations: the model's inputs (an array with
+  a leading axis of ``count``) plus anything the environment keeps to itself (labels);
+- ``act(model, observations, temperature, epsilon, seed)`` samples one action per
+  observation with the model's policy and returns them with the model inputs to train on;
+- ``reward(observations, actions)`` returns a float reward per action, shape ``[count]``.
+
+``targets(observations, inputs, actions)`` builds the training targets of the samples;
+optional ``evaluate(model)`` and ``describe(actions)`` return metrics logged each generation
+(e.g. held-out accuracy, the share of distinct samples).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from keras_selfevo.data import text
+from keras_selfevo.evolve import rewards as reward_functions
+
+tfd = tfp.distributions
+
+
+@dataclasses.dataclass
+class Observations:
+    """A batch of observations.
+
+    ``inputs`` go to the model; ``hidden`` stays with the environment (e.g. the labels a
+    bandit never shows).
+    """
+
+    inputs: np.ndarray
+    hidden: Any = None
+
+
+@runtime_checkable
+class Environment(Protocol):
+    """The protocol the loop drives (see the module docstring)."""
+
+    def observe(self, count: int, seed: int) -> Observations: ...
+
+    def act(self, model, observations: Observations, temperature: float, epsilon: float,
+            seed: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def reward(self, observations: Observations, actions: np.ndarray) -> np.ndarray: ...
+
+    def targets(self, observations: Observations, model_inputs: np.ndarray,
+                actions: np.ndarray) -> dict[str, np.ndarray]: ...
+
+    def evaluate(self, model) -> dict[str, float]: ...
+
+
+def _sample_classes(probabilities: np.ndarray, temperature: float, epsilon: float,
+                    seed: int) -> np.ndarray:
+    """Categorical samples at ``temperature`` (0: greedy), uniform with prob. ``epsilon``."""
+    logits = tf.math.log(tf.maximum(tf.cast(probabilities, tf.float32), 1e-12))
+    stream = tf.constant([seed % (2**31 - 1), 1], tf.int32)
+    if temperature == 0:
+        chosen = tf.argmax(logits, -1, output_type=tf.int32)
+    else:
+        chosen = tfd.Categorical(logits=logits / temperature, dtype=tf.int32).sample(seed=stream)
+    if epsilon > 0:
+        count, classes = probabilities.shape
+        explore_seed, uniform_seed = tfp.random.split_seed(stream + 7, n=2)
+        explore = tfd.Bernoulli(probs=epsilon, dtype=tf.bool).sample(count, seed=explore_seed)
+        uniform = tfd.Categorical(logits=tf.zeros([classes]), dtype=tf.int32).sample(
+            count, seed=uniform_seed)
+        chosen = tf.where(explore, uniform, chosen)
+    return chosen.numpy()
+
+
+class BanditClassification:
+    """A contextual bandit over a labeled image set: reward 1 for the right class, else 0.
+
+    The model sees images only; its ``"policy"`` output (class probabilities) picks a class,
+    and the reward is all it learns from. ``evaluate`` reports the greedy accuracy on the
+    held-out images.
+
+    Args:
+        images: Training images ``[n, ...]`` (uint8 are scaled to [0, 1]).
+        labels: Their integer labels ``[n]``.
+        test_images: Held-out images for ``evaluate``.
+        test_labels: Their labels.
+        num_classes: Number of classes (default: the largest label + 1).
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, test_images: np.ndarray,
+                 test_labels: np.ndarray, num_classes: int | None = None):
+        scale = lambda a: (a.astype(np.float32) / 255.0 if a.dtype.kind in "ui"  # noqa: E731
+                           else a.astype(np.float32))
+        self.images, self.labels = scale(np.asarray(images)), np.asarray(labels).astype(np.int64)
+        self.test_images = scale(np.asarray(test_images))
+        self.test_labels = np.asarray(test_labels).astype(np.int64)
+        self.num_classes = num_classes or int(self.labels.max()) + 1
+
+    def observe(self, count: int, seed: int) -> Observations:
+        index = np.random.default_rng([seed, 0]).integers(0, len(self.images), count)
+        return Observations(self.images[index], self.labels[index])
+
+    def _probabilities(self, model, inputs: np.ndarray) -> np.ndarray:
+        out = model.predict(inputs, batch_size=256, verbose=0)
+        return np.asarray(out["policy"] if isinstance(out, dict) else out)
+
+    def act(self, model, observations: Observations, temperature: float, epsilon: float,
+            seed: int) -> tuple[np.ndarray, np.ndarray]:
+        probs = self._probabilities(model, observations.inputs)
+        return observations.inputs, _sample_classes(probs, temperature, epsilon, seed)
+
+    def reward(self, observations: Observations, actions: np.ndarray) -> np.ndarray:
+        return (np.asarray(actions) == observations.hidden).astype(np.float32)
+
+    def targets(self, observations: Observations, model_inputs: np.ndarray,
+                actions: np.ndarray) -> dict[str, np.ndarray]:
+        # The self target is the image itself (the model's default), so it is left out.
+        return {"policy": np.eye(self.num_classes, dtype=np.float32)[actions]}
+
+    def evaluate(self, model) -> dict[str, float]:
+        probs = self._probabilities(model, self.test_images)
+        return {"accuracy": float(np.mean(probs.argmax(-1) == self.test_labels))}
+
+
+class VerifiableGeneration:
+    """Strings sampled from a :class:`~keras_selfevo.zoo.CharRNN`, scored by a checker.
+
+    Each observation is an empty prompt (``<bos>``); the model writes a string of up to
+    ``length`` characters; ``reward`` is :func:`~keras_selfevo.evolve.rewards.score` with
+    ``checker`` (``"arithmetic"`` or ``"dyck"``, partial credit included). The training
+    rows are the sampled token sequences: the policy target is the one-hot of each next
+    sampled token, and the self target the same next tokens, unless ``corpus`` is given:
+    then a ``corpus_fraction`` of the rows are corpus lines (self-supervised text, scored by
+    the same checker). ``evaluate`` reports nothing extra: the loop logs the valid rate of
+    each generation's samples.
+
+    Args:
+        vocabulary: The model's characters.
+        checker: ``"arithmetic"`` or ``"dyck"``.
+        length: Characters to sample per string.
+        corpus: Unlabeled strings of the language.
+        corpus_fraction: Share of the training rows drawn from ``corpus``.
+    """
+
+    def __init__(self, vocabulary: str, checker: str = "arithmetic", length: int = 12,
+                 corpus: list[str] | None = None, corpus_fraction: float = 0.0):
+        reward_functions.score([], checker)  # checks the name
+        self.vocabulary, self.checker, self.length = vocabulary, checker, length
+        self.corpus = list(corpus or [])
+        self.corpus_fraction = corpus_fraction
+        self.valid = {"arithmetic": reward_functions.is_correct_sum,
+                      "dyck": reward_functions.is_dyck}[checker]
+
+    def observe(self, count: int, seed: int) -> Observations:
+        return Observations(np.full((count, 1), text.BOS, np.int32))
+
+    def act(self, model, observations: Observations, temperature: float, epsilon: float,
+            seed: int) -> tuple[np.ndarray, np.ndarray]:
+        tokens = model.generate_ids(observations.inputs, self.length + 1, temperature,
+                                    seed=tf.constant([seed % (2**31 - 1), 3], tf.int32)).numpy()
+        # Everything after the first <eos> is padding.
+        ended = np.cumsum(np.isin(tokens, (text.EOS, text.PAD)), axis=1) > 0
+        after = np.concatenate([np.zeros_like(ended[:, :1]), ended[:, :-1]], axis=1)
+        tokens = np.where(after, text.PAD, tokens)
+        return tokens[:, :-1], tokens
+
+    def decode(self, actions: np.ndarray) -> list[str]:
+        return text.decode(actions, self.vocabulary)
+
+    def reward(self, observations: Observations, actions: np.ndarray) -> np.ndarray:
+        return reward_functions.score(self.decode(actions), self.checker)
+
+    def targets(self, observations: Observations, model_inputs: np.ndarray,
+                actions: np.ndarray) -> dict[str, np.ndarray]:
+        next_tokens = np.eye(text.vocab_size(self.vocabulary), dtype=np.float32)[actions[:, 1:]]
+        return {"policy": next_tokens, "self": next_tokens}
+
+    def corpus_rows(self, count: int, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """``count`` corpus lines as training rows, rewarded by the checker."""
+        rng = np.random.default_rng([seed, 5])
+        lines = [self.corpus[i] for i in rng.integers(0, len(self.corpus), count)]
+        ids = text.encode(lines, self.vocabulary, self.length + 2)
+        next_tokens = np.eye(text.vocab_size(self.vocabulary), dtype=np.float32)[ids[:, 1:]]
+        rewards = reward_functions.score(lines, self.checker)
+        return ids[:, :-1], {"policy": next_tokens, "self": next_tokens, "reward": rewards}
+
+    def evaluate(self, model) -> dict[str, float]:
+        return {}
+
+    def describe(self, actions: np.ndarray) -> dict[str, float]:
+        """``distinct``: the share of different strings among a generation's samples."""
+        texts = self.decode(actions)
+        return {"distinct": len(set(texts)) / max(len(texts), 1)}

@@ -1,0 +1,253 @@
+"""SelfEvolution: act → reward → learn with SelfEvolvingModel's objective → repeat."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_selfevo.evolve.environments import Environment, Observations
+from keras_selfevo.training import SelfEvolvingModel
+
+KEEP = ("all", "best_per_observation", "top_fraction", "min_reward")
+
+
+def _check_positive_int(value: Any, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+
+
+class SelfEvolution:
+    """Each generation, the model acts, the environment rewards, the model learns.
+
+    A generation: observe ``samples_per_generation`` observations; sample
+    ``samples_per_observation`` actions for each with the model's policy (``temperature``,
+    ``epsilon`` exploration; ``tensorflow_probability`` distributions); score them; keep
+    all, the best per observation, the ``top_fraction`` with the highest reward, or those
+    with a reward ≥ ``min_reward`` (RAFT / ReST style); then ``fit`` the model for
+    ``epochs_per_generation`` on
+    ``(x, {"policy": one_hot(action), "reward": r, "self"?: ...})`` plus ``replay`` earlier
+    generations, with the objective, alpha and reward weighting the model was compiled
+    with. ``restart="base"`` starts each generation from the weights the loop began with;
+    ``"continue"`` keeps learning.
+
+    The history has one row per generation, generation 0 being the model before any
+    update: ``mean_reward``, ``valid_rate`` (share of samples with reward 1), ``kept``,
+    the environment's metrics (e.g. ``accuracy``) and the last epoch's losses. Keras
+    callbacks receive each row in ``on_epoch_end`` (one "epoch" per generation).
+
+    With ``checkpoint_dir``, each finished generation is saved (model, history, replay);
+    ``run`` resumes after the last finished generation.
+
+    Args:
+        model: A compiled :class:`~keras_selfevo.SelfEvolvingModel` with a policy output.
+        environment: An :class:`~keras_selfevo.evolve.Environment`.
+        samples_per_generation: Observations per generation.
+        samples_per_observation: Actions sampled for each observation.
+        epochs_per_generation: ``fit`` epochs on a generation's data.
+        batch_size: ``fit`` batch size.
+        temperature: Sampling temperature (0: greedy).
+        epsilon: Probability of a uniformly random action (classification environments).
+        keep: ``"all"``, ``"best_per_observation"``, ``"top_fraction"`` or ``"min_reward"``.
+        top_fraction: The share kept with ``keep="top_fraction"``.
+        min_reward: The lowest reward kept with ``keep="min_reward"``.
+        restart: ``"continue"`` or ``"base"``.
+        replay: Earlier generations whose samples are trained on again.
+        checkpoint_dir: Where finished generations are saved, for resuming.
+        seed: Seed of observations and sampling.
+    """
+
+    def __init__(self, model: SelfEvolvingModel, environment: Environment, *,
+                 samples_per_generation: int = 512, samples_per_observation: int = 1,
+                 epochs_per_generation: int = 1, batch_size: int = 64, temperature: float = 1.0,
+                 epsilon: float = 0.0, keep: str = "all", top_fraction: float = 0.5,
+                 min_reward: float = 1.0,
+                 restart: str = "continue", replay: int = 0, checkpoint_dir: str | None = None,
+                 seed: int = 0):
+        if not isinstance(model, SelfEvolvingModel):
+            raise ValueError(f"`model` must be a SelfEvolvingModel, got {type(model).__name__}.")
+        outputs = getattr(model, "_outputs_struct", None)
+        if isinstance(outputs, Mapping) and "policy" not in outputs:
+            raise ValueError(f"`model` has no 'policy' output (its outputs: {sorted(outputs)}); "
+                             "the loop samples actions from it.")
+        if getattr(model, "optimizer", None) is None:
+            raise ValueError("`model` must be compiled (SelfEvolvingModel.compile) first.")
+        for name in ("observe", "act", "reward", "targets"):
+            if not callable(getattr(environment, name, None)):
+                raise ValueError(f"`environment` has no `{name}` method (see "
+                                 "keras_selfevo.evolve.Environment).")
+        for name, value in (("samples_per_generation", samples_per_generation),
+                            ("samples_per_observation", samples_per_observation),
+                            ("epochs_per_generation", epochs_per_generation),
+                            ("batch_size", batch_size)):
+            _check_positive_int(value, name)
+        if keep not in KEEP:
+            raise ValueError(f"`keep` must be one of {KEEP}, got {keep!r}.")
+        if restart not in ("continue", "base"):
+            raise ValueError(f"`restart` must be 'continue' or 'base', got {restart!r}.")
+        if not 0 < top_fraction <= 1:
+            raise ValueError(f"`top_fraction` must be in (0, 1], got {top_fraction!r}.")
+        if not 0 <= epsilon <= 1 or temperature < 0:
+            raise ValueError("`epsilon` must be in [0, 1] and `temperature` ≥ 0.")
+        if isinstance(replay, bool) or not isinstance(replay, int) or replay < 0:
+            raise ValueError(f"`replay` must be an integer ≥ 0, got {replay!r}.")
+        self.model, self.environment = model, environment
+        self.samples_per_generation = samples_per_generation
+        self.samples_per_observation = samples_per_observation
+        self.epochs_per_generation = epochs_per_generation
+        self.batch_size, self.temperature, self.epsilon = batch_size, temperature, epsilon
+        self.keep, self.top_fraction, self.min_reward = keep, top_fraction, float(min_reward)
+        self.restart, self.replay = restart, replay
+        self.checkpoint_dir, self.seed = checkpoint_dir, seed
+        self.history: list[dict[str, float]] = []
+        self._buffer: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
+        self._base_weights = [np.array(w) for w in model.get_weights()]
+
+    # ----------------------------------------------------------------------- one round
+    def _act_and_score(self, generation: int):
+        seed = self.seed * 1_000_003 + generation
+        observations = self.environment.observe(self.samples_per_generation, seed)
+        repeats = self.samples_per_observation
+        if repeats > 1:
+            observations = Observations(
+                np.repeat(observations.inputs, repeats, axis=0),
+                None if observations.hidden is None else np.repeat(observations.hidden, repeats,
+                                                                   axis=0))
+        inputs, actions = self.environment.act(self.model, observations, self.temperature,
+                                               self.epsilon, seed)
+        rewards = np.asarray(self.environment.reward(observations, actions))
+        count = len(actions)
+        if rewards.shape != (count,):
+            raise ValueError(f"`environment.reward` returned shape {rewards.shape}; expected "
+                             f"one reward per action, ({count},).")
+        if not np.all(np.isfinite(rewards)):
+            raise ValueError("`environment.reward` returned NaN or infinite rewards.")
+        return observations, inputs, actions, rewards.astype(np.float32)
+
+    def _kept(self, rewards: np.ndarray) -> np.ndarray:
+        if self.keep == "all":
+            return np.arange(len(rewards))
+        if self.keep == "min_reward":
+            return np.flatnonzero(rewards >= self.min_reward)
+        if self.keep == "top_fraction":
+            count = max(1, int(round(self.top_fraction * len(rewards))))
+            return np.sort(np.argsort(-rewards, kind="stable")[:count])
+        groups = rewards.reshape(-1, self.samples_per_observation)
+        best = groups.argmax(axis=1)
+        return np.arange(len(groups)) * self.samples_per_observation + best
+
+    def _training_rows(self, generation, observations, inputs, actions, rewards):
+        kept = self._kept(rewards)
+        targets = self.environment.targets(observations, inputs, actions)
+        x = inputs[kept]
+        y = {key: value[kept] for key, value in targets.items()}
+        y["reward"] = rewards[kept]
+        fraction = getattr(self.environment, "corpus_fraction", 0.0)
+        if fraction > 0 and getattr(self.environment, "corpus", None):
+            extra = int(round(fraction / (1 - fraction) * len(x))) if fraction < 1 else len(x)
+            corpus_x, corpus_y = self.environment.corpus_rows(extra, self.seed + generation)
+            x = np.concatenate([x, corpus_x])
+            y = {key: np.concatenate([y[key], corpus_y[key]]) for key in y}
+        return x, y
+
+    # ------------------------------------------------------------------------- the run
+    def run(self, generations: int, callbacks: Sequence[keras.callbacks.Callback] = (),
+            verbose: int = 1) -> list[dict[str, float]]:
+        """Run until ``generations`` generations are done (counting resumed ones).
+
+        Returns:
+            The history: a dict per generation, generation 0 first.
+        """
+        _check_positive_int(generations, "generations")
+        start = self._restore()
+        callback_list = keras.callbacks.CallbackList(list(callbacks), model=self.model)
+        bar = keras.utils.Progbar(generations, unit_name="generation") if verbose else None
+        callback_list.on_train_begin()
+        if not self.history:
+            _, _, actions, rewards = self._act_and_score(0)
+            self.history.append(self._evaluate(0, actions, rewards, losses={}))
+        for generation in range(start + 1, generations + 1):
+            callback_list.on_epoch_begin(generation)
+            if self.restart == "base":
+                self.model.set_weights(self._base_weights)
+            observations, inputs, actions, rewards = self._act_and_score(generation)
+            rows = self._training_rows(generation, observations, inputs, actions, rewards)
+            self._buffer = (self._buffer + [rows])[-(self.replay + 1):]
+            # Shuffled by (seed, generation), so a resumed run trains on what an
+            # uninterrupted one would.
+            x = np.concatenate([r[0] for r in self._buffer])
+            order = np.random.default_rng([self.seed, generation, 1]).permutation(len(x))
+            x = x[order]
+            y = {key: np.concatenate([r[1][key] for r in self._buffer])[order]
+                 for key in rows[1]}
+            losses = {}
+            if len(x):  # with keep="min_reward" a generation may keep nothing
+                fit = self.model.fit(x, y, batch_size=min(self.batch_size, len(x)),
+                                     epochs=self.epochs_per_generation, verbose=0, shuffle=False)
+                losses = {key: float(values[-1]) for key, values in fit.history.items()}
+            row = self._evaluate(generation, actions, rewards, losses=losses)
+            self.history.append(row)
+            self._save(generation)
+            callback_list.on_epoch_end(generation, dict(row))
+            if bar is not None:
+                bar.update(generation, [(k, row[k]) for k in ("mean_reward", "valid_rate")])
+            if getattr(self.model, "stop_training", False):
+                break
+        callback_list.on_train_end()
+        return self.history
+
+    def _evaluate(self, generation: int, actions: np.ndarray, rewards: np.ndarray,
+                  losses: dict) -> dict[str, float]:
+        metrics = getattr(self.environment, "evaluate", lambda model: {})(self.model)
+        describe = getattr(self.environment, "describe", None)
+        if describe is not None:
+            metrics = {**metrics, **describe(actions)}
+        return {"generation": generation, "mean_reward": float(rewards.mean()),
+                "valid_rate": float(np.mean(rewards >= 1.0)), **metrics, **losses}
+
+    # ----------------------------------------------------------------- checkpointing
+    def _save(self, generation: int) -> None:
+        """Write the finished generation beside the last one, then swap it in."""
+        if not self.checkpoint_dir:
+            return
+        os.makedirs(self.checkpoint_dir, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".generation-", dir=self.checkpoint_dir)
+        # The weights file holds the optimizer state too, so learning continues exactly.
+        self.model.save_weights(os.path.join(staging, "model.weights.h5"))
+        with open(os.path.join(staging, "history.json"), "w") as handle:
+            json.dump(self.history, handle)
+        np.savez(os.path.join(staging, "replay.npz"), **{
+            f"{i}/{key}": value for i, (x, y) in enumerate(self._buffer)
+            for key, value in {"x": x, **y}.items()})
+        final = os.path.join(self.checkpoint_dir, "last")
+        if os.path.exists(final):
+            old = tempfile.mkdtemp(prefix=".old-", dir=self.checkpoint_dir)
+            os.rename(final, os.path.join(old, "last"))
+            os.rename(staging, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(staging, final)
+
+    def _restore(self) -> int:
+        """Load the last finished generation from ``checkpoint_dir``; return its number."""
+        last = os.path.join(self.checkpoint_dir or "", "last")
+        if not self.checkpoint_dir or not os.path.isdir(last) or self.history:
+            return len(self.history) - 1 if self.history else 0
+        if not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(os.path.join(last, "model.weights.h5"))
+        with open(os.path.join(last, "history.json")) as handle:
+            self.history = json.load(handle)
+        buffer: dict[int, dict[str, np.ndarray]] = {}
+        with np.load(os.path.join(last, "replay.npz")) as data:
+            for key in data.files:
+                index, name = key.split("/", 1)
+                buffer.setdefault(int(index), {})[name] = data[key]
+        self._buffer = [(rows.pop("x"), rows) for _, rows in sorted(buffer.items())]
+        return int(self.history[-1]["generation"])

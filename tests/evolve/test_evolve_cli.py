@@ -1,0 +1,43 @@
+import json
+
+from keras_selfevo import cli
+
+TINY = {"environment": "bandit", "model": "mnist_cnn", "model_args": {"filters": 4, "units": 8},
+        "dataset": "selfevo_glyphs/small", "pretrain_epochs": 1, "generations": 2,
+        "samples_per_generation": 40, "batch_size": 20, "baseline": True}
+
+
+def _recipe(tmp_path, **changes):
+    folder = tmp_path / "recipe"
+    folder.mkdir(exist_ok=True)
+    (folder / "config.json").write_text(json.dumps({**TINY, **changes}))
+    return str(folder)
+
+
+def test_evolve_writes_history_curve_and_resumes(tmp_path, glyphs_small_dir, capsys):
+    out = tmp_path / "run"
+    argv = ["evolve", _recipe(tmp_path), "--output", str(out), "--data-dir", glyphs_small_dir]
+    assert cli.main(argv) == 0
+    report = json.loads((out / "history.json").read_text())
+    assert [row["generation"] for row in report["history"]] == [0, 1, 2]
+    assert len(report["baseline_history"]) == 3
+    assert (out / "reward_curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert "[evolve] generation 2" in capsys.readouterr().out
+    # A second run into the same folder must say how to continue it.
+    assert cli.main(argv) == 2
+    assert "pass --resume" in capsys.readouterr().err
+    assert cli.main(argv + ["--resume", "--generations", "3"]) == 0
+    history = json.loads((out / "history.json").read_text())["history"]
+    assert [row["generation"] for row in history] == [0, 1, 2, 3]
+
+
+def test_bad_recipes_exit_2(tmp_path, capsys):
+    for changes, fragment in (({"generations": 0}, "`generations` must be a positive integer"),
+                              ({"environment": "chess"}, "`environment` must be"),
+                              ({"alpha": "high"}, "`alpha` must be of type"),
+                              ({"keep": "best"}, "`keep` must be one of")):
+        assert cli.main(["evolve", _recipe(tmp_path, **changes),
+                         "--output", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and fragment in err[0], err
+    assert not (tmp_path / "out").exists()

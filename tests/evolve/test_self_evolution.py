@@ -1,0 +1,141 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import keras_selfevo as kse
+from keras_selfevo.evolve import BanditClassification, Observations, SelfEvolution
+
+CLASSES = 3
+
+
+def _tiny_bandit(n=60):
+    """Inputs are the one-hot label plus noise: the right class is easy to learn."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, CLASSES, n)
+    images = (np.eye(CLASSES)[labels] + 0.1 * rng.normal(size=(n, CLASSES))).astype(np.float32)
+    return BanditClassification(images, labels, images, labels, CLASSES)
+
+
+def _tiny_model(seed=0):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((CLASSES,))
+    hidden = keras.layers.Dense(8, activation="tanh")(inputs)
+    model = kse.SelfEvolvingModel(inputs, {
+        "self": keras.layers.Dense(CLASSES, activation="sigmoid")(hidden),
+        "policy": keras.layers.Dense(CLASSES, activation="softmax")(hidden),
+    })
+    model.compile(optimizer=keras.optimizers.Adam(0.05), alpha=0.0, reward_weighting="raw")
+    return model
+
+
+def _expected_reward(model, env):
+    probs = model.predict(env.images, verbose=0)["policy"]
+    return float(probs[np.arange(len(env.labels)), env.labels].mean())
+
+
+def test_one_generation_raises_the_expected_reward():
+    env, model = _tiny_bandit(), _tiny_model()
+    before = _expected_reward(model, env)
+    history = SelfEvolution(model, env, samples_per_generation=200, epochs_per_generation=3,
+                            batch_size=20, seed=1).run(1, verbose=0)
+    after = _expected_reward(model, env)
+    assert after > before + 0.05, (before, after)
+    assert [row["generation"] for row in history] == [0, 1]
+    assert {"mean_reward", "valid_rate", "accuracy", "loss", "reinforce_loss"} <= set(history[1])
+
+
+def test_keep_strategies_select_the_right_samples():
+    loop = SelfEvolution(_tiny_model(), _tiny_bandit(), samples_per_observation=2,
+                         keep="best_per_observation")
+    rewards = np.array([0.0, 1.0, 0.5, 0.2, 0.0, 0.0], np.float32)
+    assert loop._kept(rewards).tolist() == [1, 2, 4]
+    loop.keep, loop.top_fraction = "top_fraction", 0.5
+    assert loop._kept(rewards).tolist() == [1, 2, 3]
+    loop.keep, loop.min_reward = "min_reward", 0.5
+    assert loop._kept(rewards).tolist() == [1, 2]
+
+
+def test_callbacks_receive_each_generation():
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append((epoch, logs["mean_reward"]))
+
+    loop = SelfEvolution(_tiny_model(), _tiny_bandit(), samples_per_generation=30, batch_size=10)
+    history = loop.run(2, callbacks=[Record()], verbose=0)
+    assert seen == [(1, history[1]["mean_reward"]), (2, history[2]["mean_reward"])]
+
+
+def test_resumes_after_the_last_finished_generation(tmp_path):
+    def loop(directory):
+        return SelfEvolution(_tiny_model(), _tiny_bandit(), samples_per_generation=40,
+                             batch_size=10, replay=1, checkpoint_dir=str(directory), seed=3)
+
+    full = loop(tmp_path / "full")
+    reference = full.run(3, verbose=0)
+    interrupted = loop(tmp_path / "cut")
+    interrupted.run(2, verbose=0)  # "crashes" after generation 2
+    resumed = loop(tmp_path / "cut")
+    history = resumed.run(3, verbose=0)
+    assert [row["generation"] for row in history] == [0, 1, 2, 3]
+    assert json.dumps(history) == json.dumps(reference)
+    for a, b in zip(resumed.model.get_weights(), full.model.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+class _BrokenRewards(BanditClassification):
+    def __init__(self, mode):
+        env = _tiny_bandit()
+        super().__init__(env.images, env.labels, env.test_images, env.test_labels, CLASSES)
+        self.mode = mode
+
+    def reward(self, observations: Observations, actions):
+        rewards = super().reward(observations, actions)
+        if self.mode == "shape":
+            return rewards[:, None].repeat(2, axis=1)
+        rewards[0] = np.nan
+        return rewards
+
+
+@pytest.mark.parametrize("mode, message", [("shape", "returned shape \\(30, 2\\)"),
+                                           ("nan", "NaN or infinite")])
+def test_bad_rewards_are_clear_errors(mode, message):
+    model = _tiny_model()
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(ValueError, match=message):
+        SelfEvolution(model, _BrokenRewards(mode), samples_per_generation=30).run(1, verbose=0)
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_bad_arguments_are_clear_errors():
+    env = _tiny_bandit()
+    with pytest.raises(ValueError, match="`generations` must be a positive integer"):
+        SelfEvolution(_tiny_model(), env).run(0)
+    inputs = keras.Input((CLASSES,))
+    no_policy = kse.SelfEvolvingModel(inputs, {"self": keras.layers.Dense(CLASSES)(inputs)})
+    no_policy.compile(alpha=1.0)
+    with pytest.raises(ValueError, match="no 'policy' output"):
+        SelfEvolution(no_policy, env)
+    with pytest.raises(ValueError, match="must be a SelfEvolvingModel"):
+        SelfEvolution(keras.Sequential([inputs, keras.layers.Dense(3)]), env)
+    with pytest.raises(ValueError, match="`keep` must be one of"):
+        SelfEvolution(_tiny_model(), env, keep="best")
+    with pytest.raises(ValueError, match="`environment` has no `observe` method"):
+        SelfEvolution(_tiny_model(), object())
+
+
+def test_generation_environment_scores_and_trains_a_char_rnn():
+    env = kse.evolve.VerifiableGeneration("0123456789+=", "arithmetic", length=9,
+                                          corpus=["1+2=3", "10+5=15"], corpus_fraction=0.5)
+    model = kse.zoo.build("char_rnn", vocabulary="0123456789+=", units=16, seed=0)
+    model.compile(optimizer="adam", alpha=0.5, reward_weighting="awr")
+    history = SelfEvolution(model, env, samples_per_generation=16, batch_size=8).run(
+        1, verbose=0)
+    assert 0 <= history[1]["mean_reward"] <= 1 and 0 < history[1]["distinct"] <= 1
+    x, y = env.corpus_rows(2, seed=0)
+    assert x.shape == (2, 10) and y["self"].shape == (2, 10, 15)
+    np.testing.assert_array_equal(y["reward"], [1.0, 1.0])
