@@ -1,0 +1,133 @@
+"""MetaLearner throughput: meta-iterations/s, first-step time and peak RSS.
+
+Cases (second-order MAML, 1 inner step):
+  (a) sinusoid MLP 1-40-40-1, meta-batch 25, K=10 support + 10 query points;
+  (b) conv4 (64 filters), 5-way 1-shot, 15 queries per class, meta-batch 32, 28x28 glyphs.
+Each case runs with and without ``jit_compile``, in its own process (so peak RSS is the
+case's own). "first step" is the first ``train_on_batch`` (trace + compile + one step);
+throughput is measured with ``fit`` over many meta-batches after it (steps_per_execution
+as given). The reference, in the same process, is a plain ``keras.Model.fit`` step of the
+same network on the meta-batch's query examples as one ordinary batch: the ratio says how
+many plain training steps one meta-iteration costs.
+"""
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from common import parse_args, report  # noqa: E402
+
+CASES = {
+    "a_sinusoid_mlp": {"iterations": 2000, "quick": 300, "steps_per_execution": 50},
+    "b_conv4_5way1shot": {"iterations": 12, "quick": 4, "steps_per_execution": 1},
+}
+TIMEOUT = 900
+
+
+def _tasks(case: str):
+    import tensorflow as tf
+
+    import keras_selfevo as kse
+
+    if case.startswith("a_"):
+        return kse.data.sinusoid_tasks(10, 10, 25, seed=0), "mean_squared_error"
+    rng = tf.random.Generator.from_seed(0)
+    # Random images stand in for glyphs: the cost does not depend on the pixels.
+    labeled = tf.data.Dataset.from_tensor_slices(
+        (tf.cast(rng.uniform([2000, 28, 28, 1], maxval=256, dtype=tf.int32), tf.uint8),
+         tf.repeat(tf.range(100), 20)))
+    tasks = kse.data.episodes(labeled, ways=5, shots=1, queries=15, meta_batch_size=32)
+    import keras
+
+    return tasks, keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def run_case(case: str, jit: bool, quick: bool) -> dict:
+    import keras
+    import tensorflow as tf
+
+    import keras_selfevo as kse
+
+    spec = CASES[case]
+    iterations = spec["quick"] if quick else spec["iterations"]
+    tasks, loss = _tasks(case)
+    name = "sinusoid_mlp" if case.startswith("a_") else "conv4"
+    net = kse.zoo.build(name, seed=0) if name == "sinusoid_mlp" else kse.zoo.build(
+        name, num_classes=5, seed=0)
+    learner = kse.MetaLearner(net, "maml", inner_lr=0.01 if case.startswith("a_") else 0.4,
+                              inner_steps=1, loss=loss)
+    learner.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit,
+                    steps_per_execution=spec["steps_per_execution"])
+    first_batch = next(iter(tasks))
+    start = time.perf_counter()
+    learner.train_on_batch(first_batch)
+    first_step = time.perf_counter() - start
+    data = tasks.take(iterations).cache()
+    for _ in data:  # fill the cache: input generation is not what is measured
+        pass
+    learner.fit(data.take(spec["steps_per_execution"]), verbose=0)  # warm the fit function
+    start = time.perf_counter()
+    learner.fit(data, verbose=0)
+    meta_per_second = iterations / (time.perf_counter() - start)
+
+    # Reference: a plain fit step of the same network on the query set as one batch.
+    (_, _), (query_x, query_y) = first_batch
+    x = tf.reshape(query_x, [-1, *query_x.shape[2:]])
+    y = tf.reshape(query_y, [-1, *query_y.shape[2:]])
+    plain = kse.zoo.build(name, seed=0) if name == "sinusoid_mlp" else kse.zoo.build(
+        name, num_classes=5, seed=0)
+    plain.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss, jit_compile=jit,
+                  steps_per_execution=spec["steps_per_execution"])
+    batches = tf.data.Dataset.from_tensors((x, y)).repeat(iterations).cache()
+    plain.fit(batches.take(spec["steps_per_execution"]), verbose=0)
+    start = time.perf_counter()
+    plain.fit(batches, verbose=0)
+    plain_per_second = iterations / (time.perf_counter() - start)
+    return {
+        "case": case,
+        "jit_compile": jit,
+        "meta_it_per_s": meta_per_second,
+        "first_step_s": first_step,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "plain_steps_per_s": plain_per_second,
+        "plain_steps_per_meta_it": plain_per_second / meta_per_second,
+    }
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--case":
+        _, _, case, jit, quick = sys.argv
+        print(json.dumps(run_case(case, jit == "1", quick == "1")))
+        return
+    args = parse_args(__doc__.splitlines()[0])
+    rows = []
+    for case in CASES:
+        for jit in (False, True):
+            command = [sys.executable, __file__, "--case", case, str(int(jit)),
+                       str(int(args.quick))]
+            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+            try:
+                done = subprocess.run(command, capture_output=True, text=True, env=env,
+                                      timeout=TIMEOUT)
+                rows.append(json.loads(done.stdout.strip().splitlines()[-1]) if
+                            done.returncode == 0 else {"case": case, "jit_compile": jit,
+                                                       "error": done.stderr[-300:]})
+            except subprocess.TimeoutExpired:
+                rows.append({"case": case, "jit_compile": jit,
+                             "error": f"did not finish in {TIMEOUT} s"})
+            print(rows[-1], flush=True)
+    columns = ["case", "jit_compile", "meta_it_per_s", "first_step_s", "peak_rss_mb",
+               "plain_steps_per_meta_it"]
+    report("meta_throughput", [{c: row.get(c, row.get("error", "")) for c in columns}
+                               for row in rows], targets={"a": ">= 1100 meta-it/s",
+                                                          "b": ">= 0.7 meta-it/s, first "
+                                                               "step <= 15 s"})
+
+
+if __name__ == "__main__":
+    main()
