@@ -71,5 +71,9 @@ def test_demo_runs_and_writes_pngs(tmp_path, capsys):
     assert cli.main(["demo", "--output", str(tmp_path), "--epochs", "1"]) == 0
     out = capsys.readouterr().out
     assert "held-out accuracy" in out
-    for name in ("glyphs.png", "self_evolving_losses.png", "reconstructions.png"):
+    assert "[meta] MAML" in out and "[evolve] 2 generations" in out
+    assert "(verified in a fresh process)" in out
+    assert (tmp_path / "serving" / "glyph_cnn" / "1" / "saved_model.pb").exists()
+    for name in ("glyphs.png", "self_evolving_losses.png", "reconstructions.png",
+                 "maml_sinusoid.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
