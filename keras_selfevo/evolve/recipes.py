@@ -1,8 +1,9 @@
 """Self-evolution recipes: ``models/evolve_*/config.json`` → pretrain, evolve, report.
 
 ``bandit`` recipes pretrain the image model self-supervised (``alpha=1``, no labels), then
-learn classes from reward alone; a supervised baseline with the same observations, epochs
-and objective (the true label as action, reward 1) is run beside it. ``generation``
+learn classes from reward alone; a supervised baseline with the same observations, epochs,
+alpha and optimizer (the true label as action, reward 1, ``raw`` weighting) is run beside
+it. ``generation``
 recipes pretrain a :class:`~keras_selfevo.zoo.CharRNN` on the unlabeled corpus, then
 evolve it on its own samples scored by a checker.
 """
@@ -180,9 +181,12 @@ def evolve(recipe_dir: str, output: str | None = None, *, generations: int | Non
         baseline_env = _SupervisedBandit(environment.images, environment.labels,
                                          environment.test_images, environment.test_labels,
                                          environment.num_classes)
-        baseline = _compiled_model(config, baseline_env, float(config["alpha"]))
-        _pretrain(baseline, config, baseline_env, images)
-        report["baseline_history"] = _loop(baseline, baseline_env, config, None).run(
+        # Every baseline reward is 1: "raw" weighting makes it plain supervised learning
+        # (batch-statistics weightings would see no spread and weight nothing).
+        supervised = {**config, "reward_weighting": "raw"}
+        baseline = _compiled_model(supervised, baseline_env, float(config["alpha"]))
+        _pretrain(baseline, supervised, baseline_env, images)
+        report["baseline_history"] = _loop(baseline, baseline_env, supervised, None).run(
             config["generations"], verbose=0)
     with open(os.path.join(output, "history.json"), "w") as handle:
         json.dump(report, handle, indent=2)
