@@ -40,6 +40,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_selfevo._files import move_into_place
+
 TOLERANCE = 1e-5
 _DTYPE_NAMES = {tf.float32: "DT_FLOAT", tf.int32: "DT_INT32", tf.int64: "DT_INT64",
                 tf.float16: "DT_HALF", tf.float64: "DT_DOUBLE", tf.string: "DT_STRING"}
@@ -261,13 +263,7 @@ def export_for_serving(
         for name, (fn, specs) in signatures.items():
             archive.add_endpoint(name, fn, input_signature=specs)
         archive.write_out(staging, verbose=False)
-        if os.path.exists(target):
-            trash = tempfile.mkdtemp(prefix=f".{version}-replaced-", dir=base_dir)
-            os.rename(target, os.path.join(trash, "old"))
-            os.rename(staging, target)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.rename(staging, target)
+        move_into_place(staging, target)
     finally:
         if os.path.exists(staging):
             shutil.rmtree(staging, ignore_errors=True)

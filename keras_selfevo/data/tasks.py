@@ -10,7 +10,8 @@ import tensorflow_probability as tfp
 tfd = tfp.distributions
 
 
-def _check_positive_int(value: int, name: str) -> None:
+def check_positive_int(value: int, name: str) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is an integer ≥ 1."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
 
@@ -18,7 +19,7 @@ def _check_positive_int(value: int, name: str) -> None:
 def check_stream_position(num_meta_batches: int | None, first_meta_batch: int) -> None:
     """Check the length and start of a task stream."""
     if num_meta_batches is not None:
-        _check_positive_int(num_meta_batches, "num_meta_batches")
+        check_positive_int(num_meta_batches, "num_meta_batches")
     if isinstance(first_meta_batch, bool) or not isinstance(first_meta_batch, int) or (
             first_meta_batch < 0):
         raise ValueError(f"`first_meta_batch` must be an integer ≥ 0, got {first_meta_batch!r}.")
@@ -52,7 +53,7 @@ def sinusoid_tasks(
     """
     for name, value in (("shots", shots), ("queries", queries),
                         ("meta_batch_size", meta_batch_size)):
-        _check_positive_int(value, name)
+        check_positive_int(value, name)
     check_stream_position(num_meta_batches, first_meta_batch)
 
     def sample(index: tf.Tensor):

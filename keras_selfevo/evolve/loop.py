@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import keras
 import numpy as np
 
+from keras_selfevo._files import move_into_place
+from keras_selfevo.data.tasks import check_positive_int
 from keras_selfevo.evolve.environments import Environment, Observations
 from keras_selfevo.training import SelfEvolvingModel
 
 KEEP = ("all", "best_per_observation", "top_fraction", "min_reward")
-
-
-def _check_positive_int(value: Any, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
 
 
 class SelfEvolution:
@@ -86,7 +81,7 @@ class SelfEvolution:
                             ("samples_per_observation", samples_per_observation),
                             ("epochs_per_generation", epochs_per_generation),
                             ("batch_size", batch_size)):
-            _check_positive_int(value, name)
+            check_positive_int(value, name)
         if keep not in KEEP:
             raise ValueError(f"`keep` must be one of {KEEP}, got {keep!r}.")
         if restart not in ("continue", "base"):
@@ -164,7 +159,7 @@ class SelfEvolution:
         Returns:
             The history: a dict per generation, generation 0 first.
         """
-        _check_positive_int(generations, "generations")
+        check_positive_int(generations, "generations")
         start = self._restore()
         callback_list = keras.callbacks.CallbackList(list(callbacks), model=self.model)
         bar = keras.utils.Progbar(generations, unit_name="generation") if verbose else None
@@ -225,14 +220,7 @@ class SelfEvolution:
         np.savez(os.path.join(staging, "replay.npz"), **{
             f"{i}/{key}": value for i, (x, y) in enumerate(self._buffer)
             for key, value in {"x": x, **y}.items()})
-        final = os.path.join(self.checkpoint_dir, "last")
-        if os.path.exists(final):
-            old = tempfile.mkdtemp(prefix=".old-", dir=self.checkpoint_dir)
-            os.rename(final, os.path.join(old, "last"))
-            os.rename(staging, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(staging, final)
+        move_into_place(staging, os.path.join(self.checkpoint_dir, "last"))
 
     def _restore(self) -> int:
         """Load the last finished generation from ``checkpoint_dir``; return its number."""
