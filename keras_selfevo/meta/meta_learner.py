@@ -163,12 +163,16 @@ class MetaLearner(keras.Model):
         return tf.float64 if variables and variables[0].dtype == "float64" else tf.float32
 
     def fast_weights(self, support_x: tf.Tensor, support_y: tf.Tensor, steps: int,
-                     theta: list | None = None) -> list[tf.Tensor]:
-        """Weights after ``steps`` inner steps on one task's support set, as tensors."""
+                     theta: list | None = None, rates: list | None = None) -> list[tf.Tensor]:
+        """Weights after ``steps`` inner steps on one task's support set, as tensors.
+
+        ``theta`` (default: the model's weights) and ``rates`` (default: Meta-SGD's rates
+        or ``inner_lr``) may be given as tensors to differentiate with respect to them.
+        """
         fast = list(theta if theta is not None else self.model.trainable_variables)
         fast = [tf.convert_to_tensor(w) for w in fast]
         second_order = self.algorithm in ("maml", "metasgd", "anil")
-        rates = self.inner_lrs or [self.inner_lr] * len(fast)
+        rates = rates or self.inner_lrs or [self.inner_lr] * len(fast)
         for _ in range(steps):
             adapted = [w for w, flag in zip(fast, self._adapted) if flag]
             with tf.GradientTape(watch_accessed_variables=False) as tape:
@@ -225,6 +229,39 @@ class MetaLearner(keras.Model):
             task, (support_x, support_y, query_x, query_y), (self._dtype, self._dtype))
         return losses, predictions, query_y
 
+    def _vectorized_meta_step(self, data: Any) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Each task's meta-gradient inside ``vectorized_map``, then their mean is applied.
+
+        Differentiating inside the vectorized function (rather than through it) keeps the
+        step one XLA program: under ``jit_compile`` the gradient of ``vectorized_map``'s
+        wrapping function made XLA recompile at every step.
+        """
+        support_x, support_y, query_x, query_y = self._unpack(data)
+        theta = [tf.convert_to_tensor(v) for v in self.model.trainable_variables]
+        rates = [tf.convert_to_tensor(r) for r in self.inner_lrs]
+        sources = theta + rates
+
+        def task(args):
+            sx, sy, qx, qy = args
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(sources)
+                fast = self.fast_weights(sx, sy, self.inner_steps, theta, rates or None)
+                loss, predictions = self._task_loss(fast, qx, qy)
+                scaled = self.optimizer.scale_loss(loss)
+            gradients = tape.gradient(scaled, sources)
+            gradients = [tf.zeros_like(s) if g is None else g
+                         for s, g in zip(sources, gradients)]
+            return loss, predictions, gradients
+
+        losses, predictions, gradients = tf.vectorized_map(
+            task, (support_x, support_y, query_x, query_y))
+        owners = list(self.model.trainable_variables) + list(self.inner_lrs)
+        by_variable = {id(v): _global_mean(g) for v, g in zip(owners, gradients)}
+        variables = self.trainable_variables
+        self.optimizer.apply_gradients(
+            (by_variable[id(v)], v) for v in variables if id(v) in by_variable)
+        return _global_mean(losses), predictions, query_y
+
     def _reptile_step(self, data: Any) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         support_x, support_y, query_x, query_y = self._unpack(data)
         x = tf.concat([support_x, query_x], axis=1)
@@ -249,6 +286,8 @@ class MetaLearner(keras.Model):
         """One meta-update on a meta-batch of tasks."""
         if self.algorithm == "reptile":
             return self._update_metrics(*self._reptile_step(data))
+        if self.vectorize:
+            return self._update_metrics(*self._vectorized_meta_step(data))
         with tf.GradientTape() as tape:
             losses, predictions, query_y = self._query_losses(data, self.inner_steps)
             loss = _global_mean(losses)

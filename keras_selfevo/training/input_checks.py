@@ -28,8 +28,18 @@ def first_tensor(x: Any) -> tf.Tensor:
     return next(t for t in tf.nest.flatten(x) if t is not None)
 
 
-def _check(condition: tf.Tensor, message: str) -> tf.Operation:
-    return tf.debugging.Assert(condition, [_CHECK_MARKER + message + _CHECK_END])
+def _assert_all(checks: list[tuple[tf.Tensor, str]]) -> list[tf.Operation]:
+    """One assert op for all ``(condition, message)`` pairs, naming the first that fails.
+
+    A single op (instead of one per check) keeps the step's op count, and so its
+    per-step overhead, low.
+    """
+    if not checks:
+        return []
+    conditions = tf.stack([condition for condition, _ in checks])
+    messages = tf.constant([_CHECK_MARKER + message + _CHECK_END for _, message in checks])
+    first_failed = tf.argmin(tf.cast(conditions, tf.int32), output_type=tf.int32)
+    return [tf.debugging.Assert(tf.reduce_all(conditions), [messages[first_failed]])]
 
 
 @contextlib.contextmanager
@@ -119,26 +129,26 @@ class InputChecks:
             )
 
     def _runtime_checks(self, x: Any, y: Any) -> list[tf.Operation]:
-        """Value checks on one batch (or whole arrays), as assert ops."""
+        """Value checks on one batch (or whole arrays), as one assert op."""
         y = y if isinstance(y, Mapping) else {}
         batch = tf.shape(first_tensor(x))[0]
         checks = []
         for key in ("reward", "action"):
             if key in y:
                 value = tf.cast(y[key], tf.float32)
-                checks.append(_check(
+                checks.append((
                     tf.logical_and(tf.equal(tf.size(value), batch),
                                    tf.equal(tf.shape(value)[0], batch)),
                     f'`y["{key}"]` must hold one value per sample, shape (batch,) or '
                     "(batch, 1), matching the batch size of x.",
                 ))
-                checks.append(_check(
+                checks.append((
                     tf.reduce_all(tf.math.is_finite(value)),
                     f'`y["{key}"]` contains NaN or infinite values.',
                 ))
         if "reward" in y and self.reward_weighting.requires_non_negative:
-            checks.append(_check(
-                tf.reduce_all(tf.cast(y["reward"], tf.float32) >= 0),
+            checks.append((
+                tf.reduce_min(tf.cast(y["reward"], tf.float32)) >= 0,
                 '`y["reward"]` has negative rewards, which reward_weighting '
                 f"{type(self.reward_weighting).__name__} (w = r) does not allow; use "
                 "'normalized', 'awr' or 'filter'.",
@@ -148,11 +158,12 @@ class InputChecks:
             if target is not None:
                 target = tf.cast(first_tensor(target), tf.float32)
                 name = '`y["self"]`' if "self" in y else "the input `x` (used as self target)"
-                checks.append(_check(
-                    tf.logical_and(tf.reduce_all(target >= 0), tf.reduce_all(target <= 1)),
+                # Two reductions, no boolean tensors of the target's size.
+                checks.append((
+                    tf.logical_and(tf.reduce_min(target) >= 0, tf.reduce_max(target) <= 1),
                     f"{name} must lie in [0, 1] for the binary cross-entropy self-loss.",
                 ))
-        return checks
+        return _assert_all(checks)
 
     def _step_checks(self, x: Any, y: Any) -> list[tf.Operation]:
         """The value checks as ops of the step; none under XLA, which drops asserts."""

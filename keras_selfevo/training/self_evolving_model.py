@@ -44,6 +44,47 @@ def _replica_sum(value: tf.Tensor) -> tf.Tensor:
     return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, value)
 
 
+def _times_no_nan(gradient: Any, keep: tf.Tensor) -> Any:
+    """``gradient * keep`` with ``0 * NaN = 0`` (dense or ``IndexedSlices``)."""
+    if gradient is None:
+        return None
+    if isinstance(gradient, tf.IndexedSlices):
+        values = tf.math.multiply_no_nan(gradient.values, tf.cast(keep, gradient.dtype))
+        return tf.IndexedSlices(values, gradient.indices, gradient.dense_shape)
+    return tf.math.multiply_no_nan(gradient, tf.cast(keep, gradient.dtype))
+
+
+class _StepMeans(keras.metrics.Metric):
+    """Weighted means of ``loss``, ``self_loss``, ``reinforce_loss`` and ``alpha``.
+
+    One metric with a vector state instead of four ``Mean`` trackers: the step updates
+    two variables rather than eight, and ``result()`` returns the four logs as a dict.
+    """
+
+    names = ("loss", "self_loss", "reinforce_loss", "alpha")
+
+    def __init__(self, name: str = "step_means", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.totals = self.add_variable(
+            shape=(len(self.names),), initializer="zeros", dtype="float32", name="totals"
+        )
+        self.count = self.add_variable(shape=(), initializer="zeros", dtype="float32",
+                                       name="count")
+
+    def update_state(self, values: tf.Tensor, sample_weight: tf.Tensor) -> None:
+        """Add ``values`` (one per name) with the scalar weight ``sample_weight``."""
+        self.totals.assign_add(values * sample_weight)
+        self.count.assign_add(sample_weight)
+
+    def reset_state(self) -> None:
+        self.totals.assign(tf.zeros_like(self.totals))
+        self.count.assign(0.0)
+
+    def result(self) -> dict[str, tf.Tensor]:
+        means = tf.math.divide_no_nan(tf.convert_to_tensor(self.totals), self.count)
+        return dict(zip(self.names, tf.unstack(means)))
+
+
 class _StopOnNonFiniteLoss(keras.callbacks.Callback):
     """Stop ``fit`` when a step's loss was not finite (the step itself skipped the update)."""
 
@@ -163,10 +204,7 @@ class SelfEvolvingModel(InputChecks, keras.Model):
             auto_scale_loss=auto_scale_loss,
         )
         with self.distribute_strategy.scope():
-            self._term_trackers = {
-                name: keras.metrics.Mean(name=name)
-                for name in ("self_loss", "reinforce_loss", "alpha")
-            }
+            self._step_means = _StepMeans()
         keras_config = dict(self._compile_config.config)
         del keras_config["loss"], keras_config["loss_weights"]  # fixed by this class
         self._compile_config = serialization_lib.SerializableDict(
@@ -187,9 +225,12 @@ class SelfEvolvingModel(InputChecks, keras.Model):
 
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
-        """Keras's metrics (``loss``, compiled ones) plus the per-term trackers."""
-        trackers = list(getattr(self, "_term_trackers", {}).values())
-        return super().metrics + trackers
+        """The loss terms' means (``loss``, ``self_loss``, ...) and the compiled metrics."""
+        step_means = getattr(self, "_step_means", None)
+        if step_means is None:
+            return super().metrics
+        keras_metrics = [m for m in super().metrics if m is not self._loss_tracker]
+        return [step_means] + keras_metrics
 
     # ------------------------------------------------------------------------------ steps
     def _alpha_value(self) -> tf.Tensor:
@@ -203,7 +244,7 @@ class SelfEvolvingModel(InputChecks, keras.Model):
         return y_pred, y_pred, None
 
     def _self_sums(self, x: Any, y: Mapping, output: tf.Tensor, mask: Any,
-                   sample_weight: tf.Tensor) -> tuple[tf.Tensor, ...]:
+                   sample_weight: tf.Tensor | None) -> tuple[tf.Tensor, ...]:
         """Local sums of the self-loss: (all positions, positions, masked, masked count)."""
         target = y["self"] if "self" in y else first_tensor(x)
         if (target.shape.rank is not None and output.shape.rank is not None
@@ -215,14 +256,20 @@ class SelfEvolvingModel(InputChecks, keras.Model):
                 f"has shape {output.shape}."
             )
         elements = binary_crossentropy_elements(target, output, self.self_from_logits)
-        weights = tf.reshape(sample_weight, [-1] + [1] * (elements.shape.rank - 1))
-        per_position = tf.reduce_mean(elements, axis=-1)
-        plain_sum = tf.reduce_sum(per_position * tf.squeeze(weights, -1))
-        positions = tf.cast(tf.size(per_position), tf.float32)
+        # Sum over positions of the per-position mean over the last axis.
+        last = tf.cast(tf.shape(elements)[-1], tf.float32)
+        if sample_weight is None:
+            weights = None
+            plain_sum = tf.reduce_sum(elements) / last
+        else:
+            weights = tf.reshape(sample_weight, [-1] + [1] * (elements.shape.rank - 1))
+            plain_sum = tf.reduce_sum(elements * weights) / last
+        positions = tf.cast(tf.size(elements), tf.float32) / last
         if not self.masked_self_loss:
             return plain_sum, positions, tf.constant(0.0), tf.constant(0.0)
         mask = tf.cast(mask, tf.float32)
-        return plain_sum, positions, tf.reduce_sum(elements * mask * weights), tf.reduce_sum(mask)
+        masked = elements * mask if weights is None else elements * mask * weights
+        return plain_sum, positions, tf.reduce_sum(masked), tf.reduce_sum(mask)
 
     def _loss_terms(self, x: Any, y: Any, y_pred: Any, sample_weight: Any) -> _LossTerms:
         self._check_targets(x, y)
@@ -233,24 +280,26 @@ class SelfEvolvingModel(InputChecks, keras.Model):
         if isinstance(sample_weight, Mapping):
             # Keras's array adapter repeats a per-sample weight for every key of y.
             sample_weight = next((w for w in sample_weight.values() if w is not None), None)
-        if sample_weight is None:
-            sample_weight = tf.ones(tf.shape(first_tensor(x))[:1], tf.float32)
-        else:
+        if sample_weight is not None:
             sample_weight = per_sample_vector(sample_weight, "sample_weight")
         zero = tf.constant(0.0, tf.float32)
         self_sums = (self._self_sums(x, y, self_out, mask, sample_weight)
                      if self._needs_self() else (zero,) * 4)
-        ordering = []
+        context = tf.distribute.get_replica_context()
+        distributed = context.num_replicas_in_sync > 1
+        rewards = batch_rewards = None
         if self._needs_reinforce():
             rewards = per_sample_vector(y["reward"], 'y["reward"]')
-            batch_rewards = tf.distribute.get_replica_context().all_gather(rewards, axis=0)
-            ordering.append(batch_rewards)
-        # One reduction for every count, issued after the gather: replicas must run their
-        # collectives in the same order.
-        with tf.control_dependencies(ordering):
-            global_batch, global_positions, global_masked = tf.unstack(
-                _replica_sum(tf.stack([batch, self_sums[1], self_sums[3]]))
-            )
+            batch_rewards = context.all_gather(rewards, axis=0) if distributed else rewards
+        if distributed:
+            # One reduction for every count, issued after the gather: replicas must run
+            # their collectives in the same order.
+            with tf.control_dependencies([] if batch_rewards is None else [batch_rewards]):
+                global_batch, global_positions, global_masked = tf.unstack(
+                    _replica_sum(tf.stack([batch, self_sums[1], self_sums[3]]))
+                )
+        else:
+            global_batch, global_positions, global_masked = batch, self_sums[1], self_sums[3]
         self_loss = self_sums[0] / tf.maximum(global_positions, 1.0)
         if self.masked_self_loss:
             masked = self_sums[2] / tf.maximum(global_masked, 1.0)
@@ -259,9 +308,9 @@ class SelfEvolvingModel(InputChecks, keras.Model):
         if self._needs_reinforce():
             weights = self.reward_weighting(rewards, batch_rewards)
             errors = squared_error_per_sample(y["policy"], policy_out, y.get("action"))
-            reinforce_loss = tf.reduce_sum(weights * errors * sample_weight) / tf.maximum(
-                global_batch, 1.0
-            )
+            weighted = weights * errors if sample_weight is None else (
+                weights * errors * sample_weight)
+            reinforce_loss = tf.reduce_sum(weighted) / tf.maximum(global_batch, 1.0)
         alpha = self._alpha_value()
         total = alpha * self_loss + (1.0 - alpha) * reinforce_loss
         return _LossTerms(total, self_loss, reinforce_loss, alpha, global_batch)
@@ -269,16 +318,14 @@ class SelfEvolvingModel(InputChecks, keras.Model):
     def _update_trackers(self, terms: _LossTerms, loss_for_logs: tf.Tensor) -> None:
         # Each replica holds its share of the global value; the metric sums over replicas.
         replicas = float(tf.distribute.get_replica_context().num_replicas_in_sync)
-        weight = terms.global_batch / replicas
-        self._loss_tracker.update_state(loss_for_logs * replicas, sample_weight=weight)
-        self._term_trackers["self_loss"].update_state(terms.self_loss * replicas, weight)
-        self._term_trackers["reinforce_loss"].update_state(
-            terms.reinforce_loss * replicas, weight
-        )
-        self._term_trackers["alpha"].update_state(terms.alpha, weight)
+        values = tf.stack([loss_for_logs * replicas, terms.self_loss * replicas,
+                           terms.reinforce_loss * replicas, terms.alpha])
+        self._step_means.update_state(values, terms.global_batch / replicas)
 
     def _loss_is_finite(self, terms: _LossTerms) -> tf.Tensor:
         """Whether the global loss is finite (the same answer on every replica)."""
+        if tf.distribute.get_replica_context().num_replicas_in_sync == 1:
+            return tf.math.is_finite(terms.total)
         bad = tf.cast(tf.logical_not(tf.math.is_finite(terms.total)), tf.float32)
         return tf.equal(_replica_sum(bad), 0.0)
 
@@ -294,11 +341,12 @@ class SelfEvolvingModel(InputChecks, keras.Model):
         with tf.control_dependencies(self._step_checks(x, y)):
             finite = self._loss_is_finite(terms)
         # A non-finite step contributes a zero gradient, so no NaN reaches the weights (fit
-        # then stops). An element-wise select costs ~1% of the step where a tf.cond around
-        # the update cost 3-6% without XLA and ~45% with it (benchmarks/fit_overhead.py).
+        # then stops). `multiply_no_nan(g, 0)` is 0 even where g is NaN; it costs about a
+        # third of an element-wise select, and a tf.cond around the update cost 3-6% of
+        # the step without XLA and ~45% with it (benchmarks/fit_overhead.py).
+        keep = tf.cast(finite, tf.float32)
         gradients = [
-            None if g is None else tf.where(finite, g, tf.zeros_like(g))
-            for g in tape.gradient(scaled, self.trainable_weights)
+            _times_no_nan(g, keep) for g in tape.gradient(scaled, self.trainable_weights)
         ]
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
         nan = tf.constant(float("nan"), tf.float32)

@@ -282,3 +282,85 @@ def test_reptile_reports_compiled_metrics():
     y = rng.integers(0, 2, (3, 4)).astype("int32")
     logs = learner.train_on_batch(((x, y), (x, y)), return_dict=True)
     assert set(logs) == {"loss", "sparse_categorical_accuracy"} and np.isfinite(logs["loss"])
+
+
+@pytest.mark.parametrize("algorithm, vectorize", [("maml", True), ("metasgd", True),
+                                                  ("anil", True), ("maml", False)])
+def test_jit_compile_step_equals_graph_step(algorithm, vectorize):
+    data = task_batch(tasks=4)
+    weights = []
+    for jit in (False, True):
+        learner = kse.MetaLearner(tiny_mlp(), algorithm, inner_lr=0.1, inner_steps=2,
+                                  adapt_layers=["head"] if algorithm == "anil" else None,
+                                  vectorize=vectorize)
+        learner.compile(optimizer=keras.optimizers.SGD(0.5), jit_compile=jit)
+        for _ in range(2):
+            learner.train_on_batch(data)
+        weights.append([v.numpy() for v in learner.trainable_variables])
+    assert not np.allclose(weights[0][0], tiny_mlp().get_weights()[0])  # it trained
+    for graph, xla in zip(*weights):
+        np.testing.assert_allclose(xla, graph, atol=1e-5)
+
+
+def _sinusoid_epochs():
+    return kse.data.sinusoid_tasks(5, 5, 4, seed=3, num_meta_batches=3)
+
+
+def test_backup_and_restore_resumes_an_interrupted_meta_training(tmp_path):
+    def learner():
+        model = kse.MetaLearner(tiny_mlp(seed=1), "metasgd", inner_lr=0.05)
+        model.compile(optimizer=keras.optimizers.Adam(1e-2))
+        return model
+
+    reference = learner()
+    reference.fit(_sinusoid_epochs(), epochs=4, verbose=0)
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise RuntimeError("interrupted")
+
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    with pytest.raises(RuntimeError, match="interrupted"):
+        learner().fit(_sinusoid_epochs(), epochs=4, callbacks=[backup, Interrupt()], verbose=0)
+    resumed = learner()
+    history = resumed.fit(_sinusoid_epochs(), epochs=4, callbacks=[backup], verbose=0)
+    assert len(history.history["loss"]) == 2  # epochs 3 and 4 only
+    for got, want in zip(resumed.trainable_variables, reference.trainable_variables):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-6)
+
+
+_CONTINUE_IN_FRESH_PROCESS = """
+import sys, numpy as np, keras, keras_selfevo as kse
+loaded = keras.saving.load_model(sys.argv[1])
+assert type(loaded) is kse.MetaLearner and loaded.algorithm == "metasgd", type(loaded)
+before = [v.numpy() for v in loaded.trainable_variables]
+loaded.fit(kse.data.sinusoid_tasks(5, 5, 4, seed=3, num_meta_batches=3), verbose=0)
+np.savez(sys.argv[2], *before, *[v.numpy() for v in loaded.trainable_variables])
+"""
+
+
+def test_fresh_process_load_continues_fit_like_the_original(tmp_path):
+    import subprocess
+    import sys
+
+    learner = kse.MetaLearner(tiny_mlp(seed=2), "metasgd", inner_lr=0.05)
+    learner.compile(optimizer=keras.optimizers.Adam(1e-2))
+    learner.fit(_sinusoid_epochs(), verbose=0)
+    path, out = str(tmp_path / "learner.keras"), str(tmp_path / "after.npz")
+    learner.save(path)
+    before = [v.numpy() for v in learner.trainable_variables]
+    learner.fit(_sinusoid_epochs(), verbose=0)  # the original continues in this process
+    subprocess.run([sys.executable, "-c", _CONTINUE_IN_FRESH_PROCESS, path, out], check=True,
+                   env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    with np.load(out) as saved:
+        arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    n = len(before)
+    assert n == len(learner.inner_lrs) * 2  # model weights and Meta-SGD rates
+    for loaded_before, original_before in zip(arrays[:n], before):
+        np.testing.assert_array_equal(loaded_before, original_before)
+    # Same weights, rates and Adam state, same data: the same update.
+    for loaded_after, original_after, start in zip(arrays[n:], learner.trainable_variables,
+                                                   before):
+        assert not np.allclose(loaded_after, start)
+        np.testing.assert_allclose(loaded_after, original_after.numpy(), atol=1e-6)
