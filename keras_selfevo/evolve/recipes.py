@@ -145,8 +145,10 @@ def evolve(recipe_dir: str, output: str | None = None, *, generations: int | Non
         overrides: Other recipe keys.
         verbose: Show a progress bar of generations.
     """
-    config = load_evolve_recipe(recipe_dir, generations=generations, data_dir=data_dir,
-                                **(overrides or {}))
+    # The explicit arguments, when given, win over the same keys given with --set.
+    explicit = {k: v for k, v in (("generations", generations), ("data_dir", data_dir))
+                if v is not None}
+    config = load_evolve_recipe(recipe_dir, **{**(overrides or {}), **explicit})
     output = output or os.path.join("runs", os.path.basename(os.path.normpath(recipe_dir)))
     checkpoints = os.path.join(output, "generations")
     if resume and not os.path.isdir(os.path.join(checkpoints, "last")):

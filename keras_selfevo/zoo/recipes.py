@@ -248,8 +248,10 @@ def train(recipe_dir: str, output: str | None = None, *, epochs: int | None = No
     Raises:
         ValueError, FileNotFoundError: bad recipe, flags or dataset; nothing is written.
     """
-    config = load_train_recipe(recipe_dir, epochs=epochs, batch_size=batch_size,
-                               data_dir=data_dir, **(overrides or {}))
+    # The explicit arguments, when given, win over the same keys given with --set.
+    explicit = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size),
+                                  ("data_dir", data_dir)) if v is not None}
+    config = load_train_recipe(recipe_dir, **{**(overrides or {}), **explicit})
     if strategy not in distribute.STRATEGIES:
         raise ValueError(f"Unknown `--strategy` {strategy!r}; expected one of "
                          f"{distribute.STRATEGIES}.")

@@ -16,7 +16,9 @@ def _recipe(tmp_path, **changes):
 
 def test_evolve_writes_history_curve_and_resumes(tmp_path, glyphs_small_dir, capsys):
     out = tmp_path / "run"
-    argv = ["evolve", _recipe(tmp_path), "--output", str(out), "--data-dir", glyphs_small_dir]
+    # `--set generations=2` overrides the recipe's 5; `--generations`, when given, wins.
+    argv = ["evolve", _recipe(tmp_path, generations=5), "--output", str(out), "--data-dir",
+            glyphs_small_dir, "--set", "generations=2"]
     assert cli.main(argv) == 0
     report = json.loads((out / "history.json").read_text())
     assert [row["generation"] for row in report["history"]] == [0, 1, 2]

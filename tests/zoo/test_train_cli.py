@@ -42,7 +42,8 @@ def _digest(stdout: str) -> str:
 def test_train_writes_checkpoint_history_curve_and_logs(tmp_path, glyphs_small_dir, capsys):
     out = tmp_path / "run"
     assert cli.main(["train", _recipe(tmp_path), "--output", str(out), "--data-dir",
-                     glyphs_small_dir, "--epochs", "2", "--batch-size", "20"]) == 0
+                     glyphs_small_dir, "--epochs", "2", "--set", "batch_size=20",
+                     "--set", "epochs=7"]) == 0  # --epochs wins over --set epochs
     history = json.loads((out / "history.json").read_text())
     assert len(history["history"]["loss"]) == 2 and history["config"]["batch_size"] == 20
     assert set(history["history"]) >= {"loss", "self_loss", "reinforce_loss", "alpha",
