@@ -33,7 +33,8 @@ DEFAULTS: dict[str, Any] = {
     "model_args": {}, "dataset": "selfevo_glyphs/classify10", "data_dir": None,
     "pretrain_epochs": 1, "generations": 10, "samples_per_generation": 1000,
     "samples_per_observation": 1, "epochs_per_generation": 1, "batch_size": 64,
-    "learning_rate": 1e-3, "alpha": 0.3, "reward_weighting": "raw", "reward_threshold": None,
+    "learning_rate": 1e-3, "evolve_learning_rate": None, "alpha": 0.3,
+    "reward_weighting": "raw", "reward_threshold": None,
     "temperature": 1.0,
     "epsilon": 0.0, "keep": "all", "top_fraction": 0.5, "min_reward": 1.0,
     "restart": "continue", "replay": 0,
@@ -44,7 +45,8 @@ _TYPES = {key: (type(value),) if value is not None else (str, type(None))
           for key, value in DEFAULTS.items()}
 _TYPES.update({"learning_rate": (int, float), "alpha": (int, float), "temperature": (int, float),
                "epsilon": (int, float), "top_fraction": (int, float), "min_reward": (int, float),
-               "corpus_fraction": (int, float), "reward_threshold": (int, float, type(None))})
+               "corpus_fraction": (int, float), "reward_threshold": (int, float, type(None)),
+               "evolve_learning_rate": (int, float, type(None))})
 
 
 def load_evolve_recipe(recipe_dir: str, **overrides: Any) -> dict[str, Any]:
@@ -96,12 +98,20 @@ def _compiled_model(config: dict[str, Any], environment, alpha: float) -> keras.
     return model
 
 
-def _recompile(model: keras.Model, config: dict[str, Any], alpha: float) -> None:
+def _recompile(model: keras.Model, config: dict[str, Any], alpha: float,
+               pretraining: bool = False) -> None:
+    """Compile for pretraining (``learning_rate``) or for the loop.
+
+    The loop uses ``evolve_learning_rate`` when the recipe sets it, else ``learning_rate``.
+    """
+    rate = config["learning_rate"]
+    if not pretraining and config["evolve_learning_rate"] is not None:
+        rate = config["evolve_learning_rate"]
     kwargs = {"masked_self_loss": True} if config["model"] == "mnist_cnn" else {}
     weighting: Any = config["reward_weighting"]
     if weighting == "filter" and config["reward_threshold"] is not None:
         weighting = FilterWeighting(threshold=float(config["reward_threshold"]))
-    model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]), alpha=alpha,
+    model.compile(optimizer=keras.optimizers.Adam(rate), alpha=alpha,
                   reward_weighting=weighting, **kwargs)
 
 
@@ -109,7 +119,7 @@ def _pretrain(model: keras.Model, config: dict[str, Any], environment, images) -
     """Self-supervised only: reconstruct unlabeled images, or model the unlabeled corpus."""
     if config["pretrain_epochs"] <= 0:
         return
-    _recompile(model, config, 1.0)
+    _recompile(model, config, 1.0, pretraining=True)
     if config["environment"] == "bandit":
         x = environment.images
         model.fit(x, {"self": x}, batch_size=config["batch_size"],

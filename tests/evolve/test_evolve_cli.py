@@ -43,3 +43,21 @@ def test_bad_recipes_exit_2(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and fragment in err[0], err
     assert not (tmp_path / "out").exists()
+
+
+def test_evolve_learning_rate_is_used_by_the_loop_not_by_pretraining(tmp_path):
+    import numpy as np
+
+    from keras_selfevo import zoo
+    from keras_selfevo.evolve import recipes
+
+    config = recipes.load_evolve_recipe(
+        _recipe(tmp_path, learning_rate=0.01, evolve_learning_rate=0.001))
+    model = zoo.build("mnist_cnn", filters=4, units=8, num_classes=3, input_shape=(28, 28, 1))
+    recipes._recompile(model, config, 1.0, pretraining=True)
+    assert np.isclose(float(model.optimizer.learning_rate), 0.01)
+    recipes._recompile(model, config, 0.5)
+    assert np.isclose(float(model.optimizer.learning_rate), 0.001)
+    unset = recipes.load_evolve_recipe(_recipe(tmp_path, learning_rate=0.01))
+    recipes._recompile(model, unset, 0.5)
+    assert np.isclose(float(model.optimizer.learning_rate), 0.01)
