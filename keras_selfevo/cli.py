@@ -152,11 +152,10 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "meta-train":
         from keras_selfevo.meta.recipes import meta_train
+        from keras_selfevo.recipe_files import merge_overrides
 
-        # --algorithm / --iterations, when given, win over the same keys given with --set.
-        explicit = {k: v for k, v in (("algorithm", args.algorithm),
-                                      ("iterations", args.iterations)) if v is not None}
-        meta_train(args.recipe, args.output, **{**dict(args.overrides), **explicit})
+        meta_train(args.recipe, args.output, **merge_overrides(
+            dict(args.overrides), algorithm=args.algorithm, iterations=args.iterations))
         return 0
     if args.command == "train":
         from keras_selfevo.zoo.recipes import train

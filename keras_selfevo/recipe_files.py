@@ -25,3 +25,11 @@ def read_recipe(recipe_dir: str) -> tuple[str, dict[str, Any]]:
     if not isinstance(config, dict):
         raise ValueError(f"{path} must hold a JSON object.")
     return path, config
+
+
+def merge_overrides(overrides: dict[str, Any] | None, **flags: Any) -> dict[str, Any]:
+    """Recipe overrides (``--set key=value``) with the command's own flags on top.
+
+    A flag that was not given (``None``) leaves the ``--set`` value, or the recipe's, alone.
+    """
+    return {**(overrides or {}), **{k: v for k, v in flags.items() if v is not None}}

@@ -25,7 +25,7 @@ from keras_selfevo.evolve.environments import BanditClassification, VerifiableGe
 from keras_selfevo.evolve.loop import KEEP, SelfEvolution
 from keras_selfevo.losses import FilterWeighting
 from keras_selfevo.plotting import save_curves
-from keras_selfevo.recipe_files import read_recipe
+from keras_selfevo.recipe_files import merge_overrides, read_recipe
 from keras_selfevo.zoo.registry import build
 
 DEFAULTS: dict[str, Any] = {
@@ -155,10 +155,8 @@ def evolve(recipe_dir: str, output: str | None = None, *, generations: int | Non
         overrides: Other recipe keys.
         verbose: Show a progress bar of generations.
     """
-    # The explicit arguments, when given, win over the same keys given with --set.
-    explicit = {k: v for k, v in (("generations", generations), ("data_dir", data_dir))
-                if v is not None}
-    config = load_evolve_recipe(recipe_dir, **{**(overrides or {}), **explicit})
+    config = load_evolve_recipe(recipe_dir, **merge_overrides(
+        overrides, generations=generations, data_dir=data_dir))
     output = output or os.path.join("runs", os.path.basename(os.path.normpath(recipe_dir)))
     checkpoints = os.path.join(output, "generations")
     if resume and not os.path.isdir(os.path.join(checkpoints, "last")):

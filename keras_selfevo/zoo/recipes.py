@@ -29,7 +29,7 @@ from keras_selfevo.data import text
 from keras_selfevo.data.loading import load
 from keras_selfevo.data.text_builder import vocabulary_of
 from keras_selfevo.plotting import save_curves
-from keras_selfevo.recipe_files import read_recipe
+from keras_selfevo.recipe_files import merge_overrides, read_recipe
 from keras_selfevo.zoo.registry import build, names
 
 _NUMBER = (int, float)
@@ -248,10 +248,8 @@ def train(recipe_dir: str, output: str | None = None, *, epochs: int | None = No
     Raises:
         ValueError, FileNotFoundError: bad recipe, flags or dataset; nothing is written.
     """
-    # The explicit arguments, when given, win over the same keys given with --set.
-    explicit = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size),
-                                  ("data_dir", data_dir)) if v is not None}
-    config = load_train_recipe(recipe_dir, **{**(overrides or {}), **explicit})
+    config = load_train_recipe(recipe_dir, **merge_overrides(
+        overrides, epochs=epochs, batch_size=batch_size, data_dir=data_dir))
     if strategy not in distribute.STRATEGIES:
         raise ValueError(f"Unknown `--strategy` {strategy!r}; expected one of "
                          f"{distribute.STRATEGIES}.")
