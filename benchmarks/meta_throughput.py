@@ -2,7 +2,15 @@
 
 Cases (second-order MAML, 1 inner step):
   (a) sinusoid MLP 1-40-40-1, meta-batch 25, K=10 support + 10 query points;
-  (b) conv4 (64 filters), 5-way 1-shot, 15 queries per class, meta-batch 32, 28x28 glyphs.
+  (b) conv4 (64 filters), 5-way 1-shot, 15 queries per class, meta-batch 32, 28x28 glyphs,
+      in the form MAML and learn2learn use on Omniglot (stride-2 convolutions, mean over the
+      last map: ``downsample="stride"``); (b') the same with 2x2 max pooling after stride-1
+      convolutions (``downsample="pool"``, the zoo's default, MAML's MiniImageNet form),
+      which costs ~3.7x the multiply-adds on 28x28 inputs. (b') runs without XLA only: XLA's
+      CPU convolutions with second-order gradients took > 6 minutes for 4 iterations.
+  (a') is (a) without XLA with TensorFlow's oneDNN kernels turned off
+      (``TF_ENABLE_ONEDNN_OPTS=0``): the per-task matrix products of the vectorized tasks are
+      small batched matmuls, for which oneDNN's kernel is slower than Eigen's.
 Each case runs with and without ``jit_compile``, in its own process (so peak RSS is the
 case's own). "first step" is the first ``train_on_batch`` (trace + compile + one step);
 throughput is measured with ``fit`` over many meta-batches after it (steps_per_execution
@@ -23,8 +31,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import parse_args, report  # noqa: E402
 
 CASES = {
-    "a_sinusoid_mlp": {"iterations": 2000, "quick": 300, "steps_per_execution": 50},
-    "b_conv4_5way1shot": {"iterations": 12, "quick": 4, "steps_per_execution": 1},
+    "a_sinusoid_mlp": {"iterations": 2000, "quick": 300, "steps_per_execution": 50,
+                       "model": ("sinusoid_mlp", {})},
+    "a'_sinusoid_mlp_onednn_off": {"iterations": 2000, "quick": 300, "steps_per_execution": 50,
+                                   "model": ("sinusoid_mlp", {}), "xla": False,
+                                   "env": {"TF_ENABLE_ONEDNN_OPTS": "0"}},
+    "b_conv4_5way1shot": {"iterations": 16, "quick": 4, "steps_per_execution": 1,
+                          "model": ("conv4", {"num_classes": 5, "downsample": "stride"})},
+    "b'_conv4_maxpool_5way1shot": {"iterations": 8, "quick": 3, "steps_per_execution": 1,
+                                   "model": ("conv4", {"num_classes": 5, "downsample": "pool"}),
+                                   "xla": False},
 }
 TIMEOUT = 900
 
@@ -34,7 +50,7 @@ def _tasks(case: str):
 
     import keras_selfevo as kse
 
-    if case.startswith("a_"):
+    if case.startswith("a"):
         return kse.data.sinusoid_tasks(10, 10, 25, seed=0), "mean_squared_error"
     rng = tf.random.Generator.from_seed(0)
     # Random images stand in for glyphs: the cost does not depend on the pixels.
@@ -56,10 +72,9 @@ def run_case(case: str, jit: bool, quick: bool) -> dict:
     spec = CASES[case]
     iterations = spec["quick"] if quick else spec["iterations"]
     tasks, loss = _tasks(case)
-    name = "sinusoid_mlp" if case.startswith("a_") else "conv4"
-    net = kse.zoo.build(name, seed=0) if name == "sinusoid_mlp" else kse.zoo.build(
-        name, num_classes=5, seed=0)
-    learner = kse.MetaLearner(net, "maml", inner_lr=0.01 if case.startswith("a_") else 0.4,
+    name, model_args = spec["model"]
+    net = kse.zoo.build(name, seed=0, **model_args)
+    learner = kse.MetaLearner(net, "maml", inner_lr=0.01 if case.startswith("a") else 0.4,
                               inner_steps=1, loss=loss)
     learner.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit,
                     steps_per_execution=spec["steps_per_execution"])
@@ -79,8 +94,7 @@ def run_case(case: str, jit: bool, quick: bool) -> dict:
     (_, _), (query_x, query_y) = first_batch
     x = tf.reshape(query_x, [-1, *query_x.shape[2:]])
     y = tf.reshape(query_y, [-1, *query_y.shape[2:]])
-    plain = kse.zoo.build(name, seed=0) if name == "sinusoid_mlp" else kse.zoo.build(
-        name, num_classes=5, seed=0)
+    plain = kse.zoo.build(name, seed=0, **model_args)
     plain.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss, jit_compile=jit,
                   steps_per_execution=spec["steps_per_execution"])
     batches = tf.data.Dataset.from_tensors((x, y)).repeat(iterations).cache()
@@ -107,10 +121,10 @@ def main() -> None:
     args = parse_args(__doc__.splitlines()[0])
     rows = []
     for case in CASES:
-        for jit in (False, True):
+        for jit in (False, True) if CASES[case].get("xla", True) else (False,):
             command = [sys.executable, __file__, "--case", case, str(int(jit)),
                        str(int(args.quick))]
-            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **CASES[case].get("env", {})}
             try:
                 done = subprocess.run(command, capture_output=True, text=True, env=env,
                                       timeout=TIMEOUT)

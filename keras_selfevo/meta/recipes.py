@@ -26,6 +26,7 @@ from keras_selfevo.zoo.registry import build
 DEFAULTS: dict[str, Any] = {
     "task": "sinusoid",
     "model": "sinusoid_mlp",
+    "model_args": {},
     "algorithm": "maml",
     "inner_lr": 0.01,
     "inner_steps": 1,
@@ -71,17 +72,21 @@ def load_recipe(recipe_dir: str, **overrides: Any) -> dict[str, Any]:
                       ("learning_rate", (int, float))):
         if isinstance(config[key], bool) or not isinstance(config[key], kind) or config[key] <= 0:
             _fail(path, f"`{key}` must be a positive number, got {config[key]!r}.")
+    if not isinstance(config["model_args"], dict):
+        _fail(path, f"`model_args` must be an object of builder arguments, got "
+                    f"{config['model_args']!r}.")
     if config["eval_tasks"] % config["meta_batch_size"]:
         _fail(path, "`eval_tasks` must be a multiple of `meta_batch_size`.")
     return config
 
 
 def _learner(config: dict[str, Any]) -> MetaLearner:
+    args = {"seed": config["seed"], **config["model_args"]}
     if config["task"] == "sinusoid":
-        net = build(config["model"], seed=config["seed"])
+        net = build(config["model"], **args)
         loss: Any = "mean_squared_error"
     else:
-        net = build(config["model"], num_classes=config["ways"], seed=config["seed"])
+        net = build(config["model"], **{"num_classes": config["ways"], **args})
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     return MetaLearner(net, config["algorithm"], inner_lr=config["inner_lr"],
                        inner_steps=config["inner_steps"], loss=loss,

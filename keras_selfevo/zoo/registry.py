@@ -13,6 +13,7 @@ from keras_selfevo.training import SelfEvolvingModel
 from keras_selfevo.zoo.char_rnn import CharRNN
 
 _BUILDERS: dict[str, Callable[..., keras.Model]] = {}
+DOWNSAMPLES = ("pool", "stride")
 
 
 def _register(name: str):
@@ -64,14 +65,32 @@ def mnist_cnn(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10,
 
 @_register("conv4")
 def conv4(num_classes: int = 5, input_shape: tuple[int, ...] = (28, 28, 1), filters: int = 64,
-          normalization: str | None = "batch", seed: int | None = None) -> keras.Model:
-    """The MAML Omniglot network: 4 × ConvBlock(filters) → Flatten → Dense(num_classes) logits."""
+          normalization: str | None = "batch", downsample: str = "pool",
+          seed: int | None = None) -> keras.Model:
+    """The MAML few-shot network: 4 × ConvBlock(filters) → features → Dense(num_classes) logits.
+
+    Args:
+        num_classes: Ways of the task (logits).
+        input_shape: Image shape.
+        filters: Channels of every block.
+        normalization: ``"batch"`` or ``None`` (see :class:`~keras_selfevo.layers.ConvBlock`).
+        downsample: ``"pool"``: each block ends with 2×2 max pooling and the last map is
+            flattened (MAML's MiniImageNet form). ``"stride"``: stride-2 convolutions and a
+            mean over the last map (MAML's and learn2learn's Omniglot form; on 28×28 inputs
+            about 3.7× fewer multiply-adds).
+        seed: Seeds the initial weights.
+    """
+    if downsample not in DOWNSAMPLES:
+        raise ValueError(f"`downsample` must be one of {DOWNSAMPLES}, got {downsample!r}.")
     _seeded(seed)
+    strided = downsample == "stride"
+    blocks = [ConvBlock(filters, normalization=normalization, pool=not strided,
+                        strides=2 if strided else 1, name=f"block{i}") for i in range(4)]
+    features = (keras.layers.GlobalAveragePooling2D(name="mean") if strided
+                else keras.layers.Flatten(name="flatten"))
     return keras.Sequential(
-        [keras.Input(tuple(input_shape), name="image")]
-        + [ConvBlock(filters, normalization=normalization, name=f"block{i}") for i in range(4)]
-        + [keras.layers.Flatten(name="flatten"),
-           keras.layers.Dense(num_classes, name="logits")],
+        [keras.Input(tuple(input_shape), name="image"), *blocks, features,
+         keras.layers.Dense(num_classes, name="logits")],
         name="conv4",
     )
 

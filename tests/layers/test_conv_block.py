@@ -14,6 +14,9 @@ def test_layer_helper_checks():
     testing.run_layer_test(layers.ConvBlock, {"filters": 4, "pool": False, "normalization": None},
                            x, expected_output_shape=(2, 12, 12, 4),
                            expected_num_trainable_weights=2, fresh_process=False)
+    testing.run_layer_test(layers.ConvBlock, {"filters": 4, "pool": False, "strides": 2}, x,
+                           expected_output_shape=(2, 6, 6, 4), expected_num_trainable_weights=3,
+                           fresh_process=False)
 
 
 def test_matches_the_plain_layer_stack():
@@ -26,6 +29,15 @@ def test_matches_the_plain_layer_stack():
     normed = normed * block.norm.gamma.numpy() + block.norm.beta.numpy()
     expected = tf.nn.max_pool2d(tf.nn.relu(normed), 2, 2, "VALID").numpy()
     np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def test_strided_block_matches_the_plain_layer_stack():
+    x = np.random.default_rng(2).normal(size=(3, 7, 7, 2)).astype(np.float32)
+    block = layers.ConvBlock(4, pool=False, strides=2, normalization=None)
+    out = block(x).numpy()
+    conv = tf.nn.conv2d(x, block.conv.kernel.numpy(), 2, "SAME") + block.conv.bias.numpy()
+    assert out.shape == (3, 4, 4, 4)
+    np.testing.assert_allclose(out, tf.nn.relu(conv).numpy(), atol=1e-5)
 
 
 def test_runs_in_stateless_call_and_mixed_precision():
@@ -42,6 +54,7 @@ def test_runs_in_stateless_call_and_mixed_precision():
 @pytest.mark.parametrize("kwargs, message", [
     ({"filters": 0}, "`filters` must be a positive integer"),
     ({"filters": 4, "normalization": "layer"}, "`normalization` must be one of"),
+    ({"filters": 4, "strides": 0}, "`strides` must be a positive integer"),
 ])
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -29,6 +29,7 @@ def test_meta_train_recipe_writes_results_and_learner(tmp_path, capsys):
         ({"learning_rte": 0.1}, "unknown keys \\['learning_rte'\\]"),
         ({"task": "omniglot"}, "`task` must be one of"),
         ({"algorithm": "maml2"}, "`algorithm` must be one of"),
+        ({"model_args": [64]}, "`model_args` must be an object"),
     ],
 )
 def test_bad_recipe_is_a_clear_error(tmp_path, config, message):
@@ -42,3 +43,14 @@ def test_cli_reports_bad_recipes_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "No recipe at" in err[0]
     assert cli.main(["meta-train", RECIPE, "--algorithm", "sgd"]) == 2
+
+
+def test_model_args_reach_the_builder(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps(
+        {"task": "episodes", "model": "conv4", "ways": 3,
+         "model_args": {"filters": 4, "downsample": "stride"}}))
+    config = recipes.load_recipe(str(tmp_path))
+    net = recipes._learner(config).model
+    assert net.output_shape == (None, 3)
+    assert [layer.name for layer in net.layers][-2] == "mean"
+    assert net.get_layer("block0").strides == 2 and net.get_layer("block0").filters == 4

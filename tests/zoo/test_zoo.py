@@ -27,6 +27,20 @@ def test_every_model_passes_the_saving_helper(name):
     testing.run_model_saving_test(model, inputs, expected_output_shape=shape)
 
 
+def test_conv4_strided_form_matches_maml_omniglot():
+    net = kse.zoo.build("conv4", downsample="stride", seed=0)
+    shapes = [layer.output.shape[1:] for layer in net.layers[:4]]
+    assert shapes == [(14, 14, 64), (7, 7, 64), (4, 4, 64), (2, 2, 64)]
+    # The features are the mean of the last map, as in MAML's Omniglot network.
+    x = IMAGES
+    features = keras.Model(net.inputs, net.layers[3].output)(x, training=False)
+    expected = net.get_layer("logits")(np.mean(features, axis=(1, 2)))
+    np.testing.assert_allclose(net(x, training=False), expected, atol=1e-5)
+    testing.run_model_saving_test(net, x, expected_output_shape=(2, 5), fresh_process=False)
+    with pytest.raises(ValueError, match="`downsample` must be one of"):
+        kse.zoo.build("conv4", downsample="avg")
+
+
 def test_builders_are_seeded_and_checked():
     a = kse.zoo.build("conv4", seed=3).get_weights()
     b = kse.zoo.build("conv4", seed=3).get_weights()
