@@ -8,9 +8,6 @@ Cases (second-order MAML, 1 inner step):
       convolutions (``downsample="pool"``, the zoo's default, MAML's MiniImageNet form),
       which costs ~3.7x the multiply-adds on 28x28 inputs. (b') runs without XLA only: XLA's
       CPU convolutions with second-order gradients took > 6 minutes for 4 iterations.
-  (a') is (a) without XLA with TensorFlow's oneDNN kernels turned off
-      (``TF_ENABLE_ONEDNN_OPTS=0``): the per-task matrix products of the vectorized tasks are
-      small batched matmuls, for which oneDNN's kernel is slower than Eigen's.
 Each case runs with and without ``jit_compile``, in its own process (so peak RSS is the
 case's own). "first step" is the first ``train_on_batch`` (trace + compile + one step);
 throughput is measured with ``fit`` over many meta-batches after it (steps_per_execution
@@ -33,9 +30,6 @@ from common import parse_args, report  # noqa: E402
 CASES = {
     "a_sinusoid_mlp": {"iterations": 2000, "quick": 300, "steps_per_execution": 50,
                        "model": ("sinusoid_mlp", {})},
-    "a'_sinusoid_mlp_onednn_off": {"iterations": 2000, "quick": 300, "steps_per_execution": 50,
-                                   "model": ("sinusoid_mlp", {}), "xla": False,
-                                   "env": {"TF_ENABLE_ONEDNN_OPTS": "0"}},
     "b_conv4_5way1shot": {"iterations": 16, "quick": 4, "steps_per_execution": 1,
                           "model": ("conv4", {"num_classes": 5, "downsample": "stride"})},
     "b'_conv4_maxpool_5way1shot": {"iterations": 8, "quick": 3, "steps_per_execution": 1,
@@ -124,7 +118,7 @@ def main() -> None:
         for jit in (False, True) if CASES[case].get("xla", True) else (False,):
             command = [sys.executable, __file__, "--case", case, str(int(jit)),
                        str(int(args.quick))]
-            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **CASES[case].get("env", {})}
+            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
             try:
                 done = subprocess.run(command, capture_output=True, text=True, env=env,
                                       timeout=TIMEOUT)
