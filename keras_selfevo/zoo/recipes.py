@@ -267,10 +267,12 @@ def train(recipe_dir: str, output: str | None = None, *, epochs: int | None = No
     train_arrays, validation_arrays, info = read_data(config)
 
     chief = distribute.is_chief()
-    # Other workers keep their backups apart and write nothing else.
+    # Other workers keep their backups apart and write nothing else. Beside the chief's, not
+    # inside it: the chief deletes its backup folder when training ends, maybe while another
+    # worker is still writing its own.
     scratch = None if chief else tempfile.mkdtemp(prefix="kse-worker-")
     if not chief:
-        backup = os.path.join(output, "backup", f"worker-{distribute.task_index()}")
+        backup = os.path.join(output, f"backup-worker-{distribute.task_index()}")
     os.makedirs(output, exist_ok=True)
     first_epoch = 0
     metadata = os.path.join(backup, "training_metadata.json")

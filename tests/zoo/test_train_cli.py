@@ -154,3 +154,5 @@ def test_two_workers_train_together(tmp_path, glyphs_small_dir):
     assert recipes.weights_digest(model) == digests[0]
     history = json.loads((out / "history.json").read_text())["history"]
     assert len(history["loss"]) == 2
+    # Each worker removed its own backup when training ended.
+    assert not (out / "backup").exists() and not (out / "backup-worker-1").exists()
