@@ -151,14 +151,14 @@ def _run(args: argparse.Namespace) -> int:
         run_demo(args.output, epochs=args.epochs)
         return 0
     if args.command == "meta-train":
-        from keras_selfevo.meta.recipes import meta_train
-        from keras_selfevo.recipe_files import merge_overrides
+        from keras_selfevo.recipes.meta_train import meta_train
+        from keras_selfevo.recipes.schema import merge_overrides
 
         meta_train(args.recipe, args.output, **merge_overrides(
             dict(args.overrides), algorithm=args.algorithm, iterations=args.iterations))
         return 0
     if args.command == "train":
-        from keras_selfevo.zoo.recipes import train
+        from keras_selfevo.recipes.train import train
 
         result = train(args.recipe, args.output, epochs=args.epochs, batch_size=args.batch_size,
                        strategy=args.strategy, data_dir=args.data_dir, resume=args.resume,
@@ -171,7 +171,7 @@ def _run(args: argparse.Namespace) -> int:
                   "loss_curve.png, logs/")
         return 0
     if args.command == "evolve":
-        from keras_selfevo.evolve.recipes import evolve
+        from keras_selfevo.recipes.evolve import evolve
 
         report = evolve(args.recipe, args.output, generations=args.generations,
                         data_dir=args.data_dir, resume=args.resume,

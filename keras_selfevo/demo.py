@@ -52,8 +52,8 @@ def _meta_learning(output_dir: str, iterations: int) -> dict[str, float]:
     learner.compile(optimizer=keras.optimizers.Adam(1e-3), steps_per_execution=50)
     learner.fit(data.sinusoid_tasks(10, 10, 25, seed=0, num_meta_batches=iterations), verbose=0)
     fresh = next(iter(data.sinusoid_tasks(10, 100, 200, seed=99, num_meta_batches=1)))
-    before = float(np.mean(learner.task_losses(fresh, 1).numpy()))
-    after = float(np.mean(learner.task_losses(fresh, 10).numpy()))
+    before = float(np.mean(learner.task_predictions(fresh, 1)[0].numpy()))
+    after = float(np.mean(learner.task_predictions(fresh, 10)[0].numpy()))
     (support_x, support_y), _ = fresh
     adapted = learner.adapt(support_x[0], support_y[0], steps=10)
     grid = np.linspace(-5, 5, 200, dtype=np.float32)[:, None]

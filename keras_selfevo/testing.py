@@ -17,7 +17,6 @@ import copy
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -26,6 +25,8 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
+
+from keras_selfevo._fresh_process import run_module
 
 Structure = Any  # a nest (dict / list / tuple) of arrays or tensors
 
@@ -93,17 +94,11 @@ def reload_in_fresh_process(
         flat = keras.tree.flatten(_to_numpy(inputs))
         np.savez(inputs_path, *flat)
         spec = {"modules": list(modules), "structure": _structure_template(inputs)}
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        result = subprocess.run(
-            [sys.executable, "-m", "keras_selfevo.testing", path, inputs_path, outputs_path,
-             json.dumps(spec)],
-            capture_output=True, text=True, timeout=timeout, env=env,
-        )
-        if result.returncode != 0:
-            raise AssertionError(
-                f"Loading {path} in a fresh process failed:\n{result.stderr[-4000:]}"
-            )
+        try:
+            run_module("keras_selfevo.testing", [path, inputs_path, outputs_path,
+                                                 json.dumps(spec)], f"Loading {path}", timeout)
+        except RuntimeError as error:
+            raise AssertionError(str(error)) from None
         with np.load(outputs_path) as saved:
             outputs = [saved[f"arr_{i}"] for i in range(len(saved.files))]
         with open(outputs_path + ".json") as handle:

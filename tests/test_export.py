@@ -55,7 +55,7 @@ def test_the_check_catches_a_wrong_export(tmp_path, monkeypatch):
         out = real(m, raw)
         return out if tf.executing_eagerly() else {k: v + 1e-3 for k, v in out.items()}
 
-    monkeypatch.setattr(export, "named_outputs", shifted)
+    monkeypatch.setattr(export.signatures, "named_outputs", shifted)
     report = export.export_for_serving(model, tmp_path / "m")
     assert not report.ok
     assert max(report.max_abs_diff.values()) == pytest.approx(1e-3, rel=1e-2)
@@ -132,7 +132,7 @@ def test_bad_input_is_a_clear_error(tmp_path):
             export.export_for_serving(kse.zoo.build("sinusoid_mlp"), locked / "m")
     finally:
         locked.chmod(0o700)
-    with pytest.raises(ValueError, match="`version` must be a positive integer"):
+    with pytest.raises(ValueError, match="`version` must be None or a positive integer"):
         export.export_for_serving(kse.zoo.build("sinusoid_mlp"), tmp_path / "m", version=0)
 
 

@@ -7,7 +7,7 @@ from keras_selfevo.data import text
 from keras_selfevo.data.episodes import episodes
 from keras_selfevo.data.glyphs import GlyphsConfig, SelfevoGlyphs
 from keras_selfevo.data.loading import LOCAL_BUILDERS, DatasetNotPreparedError, load
-from keras_selfevo.data.tasks import sinusoid_tasks
+from keras_selfevo.data.sinusoid import sinusoid_tasks
 from keras_selfevo.data.text_builder import SelfevoText, TextConfig
 
 __all__ = [

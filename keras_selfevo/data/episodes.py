@@ -8,7 +8,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from keras_selfevo.data.tasks import check_positive_int, check_stream_position
+from keras_selfevo import _checks
+from keras_selfevo.data.sinusoid import check_stream_position
 
 ROTATIONS = 4  # 0, 90, 180 and 270 degrees.
 
@@ -109,7 +110,7 @@ def episodes(
         )
     for name, value in (("ways", ways), ("shots", shots), ("queries", queries),
                         ("meta_batch_size", meta_batch_size)):
-        check_positive_int(value, name)
+        _checks.positive_int(value, name)
     check_stream_position(num_meta_batches, first_meta_batch)
 
     images, labels = _materialize(labeled_dataset, image_key, label_key)

@@ -1,16 +1,19 @@
 """Environments of the self-evolution loop: observe → act → reward.
 
-An environment is any object with three methods (:class:`Environment`):
+An environment implements :class:`Environment`; :class:`EnvironmentBase` gives every
+optional method a default, so a new environment writes only the four it must:
 
 - ``observe(count, seed)`` returns ``count`` observations: the model's inputs (an array with
   a leading axis of ``count``) plus anything the environment keeps to itself (labels);
 - ``act(model, observations, temperature, epsilon, seed)`` samples one action per
   observation with the model's policy and returns them with the model inputs to train on;
-- ``reward(observations, actions)`` returns a float reward per action, shape ``[count]``.
+- ``reward(observations, actions)`` returns a float reward per action, shape ``[count]``;
+- ``targets(observations, inputs, actions)`` builds the training targets of the samples.
 
-``targets(observations, inputs, actions)`` builds the training targets of the samples;
-optional ``evaluate(model)`` and ``describe(actions)`` return metrics logged each generation
-(e.g. held-out accuracy, the share of distinct samples).
+The others (``evaluate``, ``describe``, ``mix_rows``, ``model_arguments``,
+``pretraining_data``, ``supervised_baseline``, ``final_report``) log metrics each
+generation, add rows of the environment's own to a generation's training data, and tell a
+recipe how to build, pretrain and report on a model for this environment.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from keras_selfevo import _checks
 from keras_selfevo.data import text
 from keras_selfevo.evolve import rewards as reward_functions
 
@@ -42,7 +46,7 @@ class Observations:
 
 @runtime_checkable
 class Environment(Protocol):
-    """The protocol the loop drives (see the module docstring)."""
+    """The protocol the loop and the evolve recipes drive (see the module docstring)."""
 
     def observe(self, count: int, seed: int) -> Observations: ...
 
@@ -55,6 +59,56 @@ class Environment(Protocol):
                 actions: np.ndarray) -> dict[str, np.ndarray]: ...
 
     def evaluate(self, model) -> dict[str, float]: ...
+
+    def describe(self, actions: np.ndarray) -> dict[str, float]: ...
+
+    def mix_rows(self, x: np.ndarray, y: dict[str, np.ndarray],
+                 seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]: ...
+
+    def model_arguments(self) -> dict[str, Any]: ...
+
+    def pretraining_data(self, batch_size: int, seed: int) -> dict[str, Any]: ...
+
+    def supervised_baseline(self) -> Environment | None: ...
+
+    def final_report(self, model, temperature: float, seed: int) -> dict[str, Any]: ...
+
+
+# What the loop calls; EnvironmentBase has defaults for the last three.
+LOOP_METHODS = ("observe", "act", "reward", "targets", "evaluate", "describe", "mix_rows")
+
+
+class EnvironmentBase:
+    """Defaults of the optional methods of :class:`Environment`."""
+
+    def evaluate(self, model) -> dict[str, float]:
+        """Metrics of the model logged each generation (e.g. held-out accuracy)."""
+        return {}
+
+    def describe(self, actions: np.ndarray) -> dict[str, float]:
+        """Metrics of a generation's actions (e.g. the share of distinct samples)."""
+        return {}
+
+    def mix_rows(self, x: np.ndarray, y: dict[str, np.ndarray],
+                 seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """A generation's training rows plus any of the environment's own (none here)."""
+        return x, y
+
+    def model_arguments(self) -> dict[str, Any]:
+        """Zoo builder arguments this environment fixes (input shape, classes, vocabulary)."""
+        return {}
+
+    def pretraining_data(self, batch_size: int, seed: int) -> dict[str, Any]:
+        """``fit`` arguments of self-supervised pretraining, or ``{}`` for none."""
+        return {}
+
+    def supervised_baseline(self) -> Environment | None:
+        """The same task with the right answer as the action, to compare with; or None."""
+        return None
+
+    def final_report(self, model, temperature: float, seed: int) -> dict[str, Any]:
+        """What a recipe adds to its report after the loop (e.g. samples)."""
+        return {}
 
 
 def _sample_classes(probabilities: np.ndarray, temperature: float, epsilon: float,
@@ -76,7 +130,7 @@ def _sample_classes(probabilities: np.ndarray, temperature: float, epsilon: floa
     return chosen.numpy()
 
 
-class BanditClassification:
+class BanditClassification(EnvironmentBase):
     """A contextual bandit over a labeled image set: reward 1 for the right class, else 0.
 
     The model sees images only; its ``"policy"`` output (class probabilities) picks a class,
@@ -125,18 +179,39 @@ class BanditClassification:
         probs = self._probabilities(model, self.test_images)
         return {"accuracy": float(np.mean(probs.argmax(-1) == self.test_labels))}
 
+    def model_arguments(self) -> dict[str, Any]:
+        return {"num_classes": self.num_classes, "input_shape": self.images.shape[1:]}
 
-class VerifiableGeneration:
+    def pretraining_data(self, batch_size: int, seed: int) -> dict[str, Any]:
+        """Reconstruct the unlabeled images."""
+        return {"x": self.images, "y": {"self": self.images}, "batch_size": batch_size}
+
+    def supervised_baseline(self) -> Environment:
+        return SupervisedBandit(self.images, self.labels, self.test_images, self.test_labels,
+                                self.num_classes)
+
+
+class SupervisedBandit(BanditClassification):
+    """The supervised twin of a bandit: the same observations, the label as the action."""
+
+    def act(self, model, observations, temperature, epsilon, seed):
+        return observations.inputs, observations.hidden
+
+    def supervised_baseline(self) -> None:
+        return None
+
+
+class VerifiableGeneration(EnvironmentBase):
     """Strings sampled from a :class:`~keras_selfevo.zoo.CharRNN`, scored by a checker.
 
     Each observation is an empty prompt (``<bos>``); the model writes a string of up to
     ``length`` characters; ``reward`` is :func:`~keras_selfevo.evolve.rewards.score` with
     ``checker`` (``"arithmetic"`` or ``"dyck"``, partial credit included). The training
     rows are the sampled token sequences: the policy target is the one-hot of each next
-    sampled token, and the self target the same next tokens, unless ``corpus`` is given:
-    then a ``corpus_fraction`` of the rows are corpus lines (self-supervised text, scored by
-    the same checker). ``evaluate`` reports nothing extra: the loop logs the valid rate of
-    each generation's samples.
+    sampled token, and the self target the same next tokens. With a ``corpus``, a
+    ``corpus_fraction`` of each generation's training rows are corpus lines (self-supervised
+    text, scored by the same checker), and the corpus is what a recipe pretrains on. The
+    loop logs the valid rate and the share of distinct samples of each generation.
 
     Args:
         vocabulary: The model's characters.
@@ -149,11 +224,11 @@ class VerifiableGeneration:
     def __init__(self, vocabulary: str, checker: str = "arithmetic", length: int = 12,
                  corpus: list[str] | None = None, corpus_fraction: float = 0.0):
         reward_functions.score([], checker)  # checks the name
+        _checks.positive_int(length, "length")
+        _checks.number(corpus_fraction, "corpus_fraction", 0.0, 1.0)
         self.vocabulary, self.checker, self.length = vocabulary, checker, length
         self.corpus = list(corpus or [])
-        self.corpus_fraction = corpus_fraction
-        self.valid = {"arithmetic": reward_functions.is_correct_sum,
-                      "dyck": reward_functions.is_dyck}[checker]
+        self.corpus_fraction = float(corpus_fraction)
 
     def observe(self, count: int, seed: int) -> Observations:
         return Observations(np.full((count, 1), text.BOS, np.int32))
@@ -188,8 +263,30 @@ class VerifiableGeneration:
         rewards = reward_functions.score(lines, self.checker)
         return ids[:, :-1], {"policy": next_tokens, "self": next_tokens, "reward": rewards}
 
-    def evaluate(self, model) -> dict[str, float]:
-        return {}
+    def mix_rows(self, x: np.ndarray, y: dict[str, np.ndarray],
+                 seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Add corpus lines so that they make ``corpus_fraction`` of the rows."""
+        fraction = self.corpus_fraction
+        if fraction <= 0 or not self.corpus:
+            return x, y
+        extra = int(round(fraction / (1 - fraction) * len(x))) if fraction < 1 else len(x)
+        corpus_x, corpus_y = self.corpus_rows(extra, seed)
+        return (np.concatenate([x, corpus_x]),
+                {key: np.concatenate([y[key], corpus_y[key]]) for key in y})
+
+    def model_arguments(self) -> dict[str, Any]:
+        return {"vocabulary": self.vocabulary}
+
+    def pretraining_data(self, batch_size: int, seed: int) -> dict[str, Any]:
+        """Next-token prediction on the corpus."""
+        if not self.corpus:
+            return {}
+        data = text.language_model_dataset(self.corpus, self.vocabulary, self.length + 1)
+        return {"x": data.shuffle(len(self.corpus), seed=seed).batch(batch_size)}
+
+    def final_report(self, model, temperature: float, seed: int) -> dict[str, Any]:
+        """Twenty samples of the final model."""
+        return {"samples": model.generate([""] * 20, self.length + 1, temperature, seed=seed)}
 
     def describe(self, actions: np.ndarray) -> dict[str, float]:
         """``distinct``: the share of different strings among a generation's samples."""

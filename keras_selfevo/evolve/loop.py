@@ -10,12 +10,34 @@ from collections.abc import Mapping, Sequence
 import keras
 import numpy as np
 
+from keras_selfevo import _checks
 from keras_selfevo._files import move_into_place
-from keras_selfevo.data.tasks import check_positive_int
-from keras_selfevo.evolve.environments import Environment, Observations
+from keras_selfevo.evolve.environments import LOOP_METHODS, Environment, Observations
 from keras_selfevo.training import SelfEvolvingModel
 
-KEEP = ("all", "best_per_observation", "top_fraction", "min_reward")
+
+def _keep_all(rewards: np.ndarray, loop: SelfEvolution) -> np.ndarray:
+    return np.arange(len(rewards))
+
+
+def _keep_min_reward(rewards: np.ndarray, loop: SelfEvolution) -> np.ndarray:
+    return np.flatnonzero(rewards >= loop.min_reward)
+
+
+def _keep_top_fraction(rewards: np.ndarray, loop: SelfEvolution) -> np.ndarray:
+    count = max(1, int(round(loop.top_fraction * len(rewards))))
+    return np.sort(np.argsort(-rewards, kind="stable")[:count])
+
+
+def _keep_best_per_observation(rewards: np.ndarray, loop: SelfEvolution) -> np.ndarray:
+    groups = rewards.reshape(-1, loop.samples_per_observation)
+    return np.arange(len(groups)) * loop.samples_per_observation + groups.argmax(axis=1)
+
+
+# The keep rules: the indices of a generation's samples that it trains on.
+KEEP_RULES = {"all": _keep_all, "best_per_observation": _keep_best_per_observation,
+              "top_fraction": _keep_top_fraction, "min_reward": _keep_min_reward}
+KEEP = tuple(KEEP_RULES)
 
 
 class SelfEvolution:
@@ -39,6 +61,13 @@ class SelfEvolution:
 
     With ``checkpoint_dir``, each finished generation is saved (model, history, replay);
     ``run`` resumes after the last finished generation.
+
+    Example:
+    >>> env = BanditClassification(images, labels, test_images, test_labels)
+    >>> model = kse.zoo.build("mnist_cnn", input_shape=images.shape[1:], num_classes=10)
+    >>> model.compile(optimizer="adam", alpha=0.3, reward_weighting="normalized")
+    >>> history = SelfEvolution(model, env, samples_per_generation=1000).run(10)
+    >>> history[-1]["accuracy"]  # held-out accuracy learned from reward alone
 
     Args:
         model: A compiled :class:`~keras_selfevo.SelfEvolvingModel` with a policy output.
@@ -73,25 +102,23 @@ class SelfEvolution:
                              "the loop samples actions from it.")
         if getattr(model, "optimizer", None) is None:
             raise ValueError("`model` must be compiled (SelfEvolvingModel.compile) first.")
-        for name in ("observe", "act", "reward", "targets"):
+        for name in LOOP_METHODS:
             if not callable(getattr(environment, name, None)):
                 raise ValueError(f"`environment` has no `{name}` method (see "
-                                 "keras_selfevo.evolve.Environment).")
+                                 "keras_selfevo.evolve.Environment; EnvironmentBase gives "
+                                 "the optional ones defaults).")
         for name, value in (("samples_per_generation", samples_per_generation),
                             ("samples_per_observation", samples_per_observation),
                             ("epochs_per_generation", epochs_per_generation),
                             ("batch_size", batch_size)):
-            check_positive_int(value, name)
-        if keep not in KEEP:
-            raise ValueError(f"`keep` must be one of {KEEP}, got {keep!r}.")
-        if restart not in ("continue", "base"):
-            raise ValueError(f"`restart` must be 'continue' or 'base', got {restart!r}.")
-        if not 0 < top_fraction <= 1:
-            raise ValueError(f"`top_fraction` must be in (0, 1], got {top_fraction!r}.")
-        if not 0 <= epsilon <= 1 or temperature < 0:
-            raise ValueError("`epsilon` must be in [0, 1] and `temperature` ≥ 0.")
-        if isinstance(replay, bool) or not isinstance(replay, int) or replay < 0:
-            raise ValueError(f"`replay` must be an integer ≥ 0, got {replay!r}.")
+            _checks.positive_int(value, name)
+        _checks.one_of(keep, "keep", KEEP)
+        _checks.one_of(restart, "restart", ("continue", "base"))
+        _checks.number(top_fraction, "top_fraction", 0.0, 1.0, low_open=True)
+        _checks.number(epsilon, "epsilon", 0.0, 1.0)
+        _checks.number(temperature, "temperature", 0.0)
+        _checks.number(min_reward, "min_reward")
+        _checks.non_negative_int(replay, "replay")
         self.model, self.environment = model, environment
         self.samples_per_generation = samples_per_generation
         self.samples_per_observation = samples_per_observation
@@ -126,16 +153,7 @@ class SelfEvolution:
         return observations, inputs, actions, rewards.astype(np.float32)
 
     def _kept(self, rewards: np.ndarray) -> np.ndarray:
-        if self.keep == "all":
-            return np.arange(len(rewards))
-        if self.keep == "min_reward":
-            return np.flatnonzero(rewards >= self.min_reward)
-        if self.keep == "top_fraction":
-            count = max(1, int(round(self.top_fraction * len(rewards))))
-            return np.sort(np.argsort(-rewards, kind="stable")[:count])
-        groups = rewards.reshape(-1, self.samples_per_observation)
-        best = groups.argmax(axis=1)
-        return np.arange(len(groups)) * self.samples_per_observation + best
+        return KEEP_RULES[self.keep](rewards, self)
 
     def _training_rows(self, generation, observations, inputs, actions, rewards):
         kept = self._kept(rewards)
@@ -143,13 +161,7 @@ class SelfEvolution:
         x = inputs[kept]
         y = {key: value[kept] for key, value in targets.items()}
         y["reward"] = rewards[kept]
-        fraction = getattr(self.environment, "corpus_fraction", 0.0)
-        if fraction > 0 and getattr(self.environment, "corpus", None):
-            extra = int(round(fraction / (1 - fraction) * len(x))) if fraction < 1 else len(x)
-            corpus_x, corpus_y = self.environment.corpus_rows(extra, self.seed + generation)
-            x = np.concatenate([x, corpus_x])
-            y = {key: np.concatenate([y[key], corpus_y[key]]) for key in y}
-        return x, y
+        return self.environment.mix_rows(x, y, self.seed + generation)
 
     # ------------------------------------------------------------------------- the run
     def run(self, generations: int, callbacks: Sequence[keras.callbacks.Callback] = (),
@@ -159,7 +171,7 @@ class SelfEvolution:
         Returns:
             The history: a dict per generation, generation 0 first.
         """
-        check_positive_int(generations, "generations")
+        _checks.positive_int(generations, "generations")
         start = self._restore()
         callback_list = keras.callbacks.CallbackList(list(callbacks), model=self.model)
         bar = keras.utils.Progbar(generations, unit_name="generation") if verbose else None
@@ -199,10 +211,8 @@ class SelfEvolution:
 
     def _evaluate(self, generation: int, actions: np.ndarray, rewards: np.ndarray,
                   losses: dict) -> dict[str, float]:
-        metrics = getattr(self.environment, "evaluate", lambda model: {})(self.model)
-        describe = getattr(self.environment, "describe", None)
-        if describe is not None:
-            metrics = {**metrics, **describe(actions)}
+        metrics = {**self.environment.evaluate(self.model),
+                   **self.environment.describe(actions)}
         return {"generation": generation, "mean_reward": float(rewards.mean()),
                 "valid_rate": float(np.mean(rewards >= 1.0)), **metrics, **losses}
 

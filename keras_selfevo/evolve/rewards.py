@@ -81,6 +81,9 @@ def arithmetic_reward(text: str) -> float:
     return 0.3 + 0.7 * agree / width
 
 
+CHECKERS = ("arithmetic", "dyck")
+
+
 def score(texts: Sequence[str], reward: str) -> np.ndarray:
     """Rewards of many strings by checker name (``"dyck"`` or ``"arithmetic"``), float32."""
     checkers = {"dyck": dyck_reward, "arithmetic": arithmetic_reward}

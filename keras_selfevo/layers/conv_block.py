@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from keras_selfevo import _checks
+
 NORMALIZATIONS = ("batch", None)
 
 
@@ -32,12 +34,8 @@ class ConvBlock(keras.layers.Layer):
         super().__init__(**kwargs)
         for arg, value in (("filters", filters), ("kernel_size", kernel_size),
                            ("strides", strides)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{arg}` must be a positive integer, got {value!r}.")
-        if normalization not in NORMALIZATIONS:
-            raise ValueError(
-                f"`normalization` must be one of {NORMALIZATIONS}, got {normalization!r}."
-            )
+            _checks.positive_int(value, arg)
+        _checks.one_of(normalization, "normalization", NORMALIZATIONS)
         self.filters = filters
         self.kernel_size = kernel_size
         self.pool = bool(pool)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from keras_selfevo import _checks
 from keras_selfevo.layers.seed_state import SavesSeedState
 
 
@@ -26,8 +27,7 @@ class RandomMasking(SavesSeedState, keras.layers.Layer):
     def __init__(self, rate: float = 0.25, mask_value: float = 0.0, seed: int | None = None,
                  **kwargs):
         super().__init__(**kwargs)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
-            raise ValueError(f"`rate` must be a float in [0, 1), got {rate!r}.")
+        _checks.number(rate, "rate", 0.0, 1.0, high_open=True, kind="a float")
         self.rate = float(rate)
         self.mask_value = float(mask_value)
         self.seed = seed

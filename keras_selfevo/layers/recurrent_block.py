@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from keras_selfevo import _checks
+
 CELLS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM, "simple_rnn": keras.layers.SimpleRNN}
 
 
@@ -36,15 +38,10 @@ class RecurrentBlock(keras.layers.Layer):
         super().__init__(**kwargs)
         for arg, value in (("vocab_size", vocab_size), ("embed_dim", embed_dim),
                            ("units", units), ("num_layers", num_layers)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{arg}` must be a positive integer, got {value!r}.")
-        if cell not in CELLS:
-            raise ValueError(f"`cell` must be one of {sorted(CELLS)}, got {cell!r}.")
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not (
-                0 <= dropout < 1):
-            raise ValueError(f"`dropout` must be a float in [0, 1), got {dropout!r}.")
-        if use_cudnn not in ("auto", True, False):
-            raise ValueError(f"`use_cudnn` must be 'auto', True or False, got {use_cudnn!r}.")
+            _checks.positive_int(value, arg)
+        _checks.one_of(cell, "cell", sorted(CELLS))
+        _checks.number(dropout, "dropout", 0.0, 1.0, high_open=True, kind="a float")
+        _checks.one_of(use_cudnn, "use_cudnn", ("auto", True, False))
         self.vocab_size = vocab_size
         self.embed_dim = embed_dim
         self.units = units

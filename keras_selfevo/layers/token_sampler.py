@@ -6,17 +6,15 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from keras_selfevo import _checks
 from keras_selfevo.layers.seed_state import SavesSeedState
 
 tfd = tfp.distributions
 
 
 def _check_sampling(temperature: float, top_k: int | None) -> None:
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or (
-            temperature < 0):
-        raise ValueError(f"`temperature` must be a number ≥ 0, got {temperature!r}.")
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
-        raise ValueError(f"`top_k` must be None or a positive integer, got {top_k!r}.")
+    _checks.number(temperature, "temperature", 0.0)
+    _checks.positive_int(top_k, "top_k", allow_none=True)
 
 
 def sample_tokens(logits: tf.Tensor, temperature: float = 1.0, top_k: int | None = None,

@@ -1,4 +1,12 @@
-"""Losses of the combined objective and the reward weightings ``w(r)``."""
+"""Losses of the combined objective and the reward weightings ``w(r)``.
+
+``SelfSupervisedLoss`` and ``RewardWeightedSquaredLoss`` are public, stand-alone Keras losses
+(use them with any ``keras.Model.compile``). ``SelfEvolvingModel`` computes its two terms
+from the same element functions (``binary_crossentropy_elements``,
+``squared_error_per_sample``) and the same weightings, so the maths has one definition; it
+does its own reduction because it normalises by the global batch and counts masks across
+replicas.
+"""
 
 from keras_selfevo.losses.reward_weighted_squared_loss import (
     RewardWeightedSquaredLoss,

@@ -2,12 +2,41 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import keras
 import tensorflow as tf
 
-ALGORITHMS = ("maml", "fomaml", "metasgd", "anil", "reptile")
+from keras_selfevo import _checks
+
+
+@dataclasses.dataclass(frozen=True)
+class Algorithm:
+    """What sets one algorithm of the family apart.
+
+    Attributes:
+        second_order: The outer gradient flows through the inner gradients.
+        learned_rates: The inner learning rates are weights trained by the outer loop.
+        adapts_named_layers: Only the layers in ``adapt_layers`` adapt in the inner loop.
+        outer_step: ``"meta_gradient"`` (differentiate the post-adaptation query loss) or
+            ``"reptile"`` (the pseudo-gradient ``theta - theta'``).
+    """
+
+    second_order: bool
+    learned_rates: bool = False
+    adapts_named_layers: bool = False
+    outer_step: str = "meta_gradient"
+
+
+SPECS = {
+    "maml": Algorithm(second_order=True),
+    "fomaml": Algorithm(second_order=False),
+    "metasgd": Algorithm(second_order=True, learned_rates=True),
+    "anil": Algorithm(second_order=True, adapts_named_layers=True),
+    "reptile": Algorithm(second_order=False, outer_step="reptile"),
+}
+ALGORITHMS = tuple(SPECS)
 
 
 def _global_mean(values: tf.Tensor) -> tf.Tensor:
@@ -51,6 +80,16 @@ class MetaLearner(keras.Model):
     Data: ``((support_x, support_y), (query_x, query_y))`` with a leading meta-batch axis,
     e.g. from :func:`keras_selfevo.data.sinusoid_tasks`.
 
+    Example:
+    >>> net = keras.Sequential([keras.Input((1,)), keras.layers.Dense(40, activation="relu"),
+    ...                         keras.layers.Dense(1)])
+    >>> learner = MetaLearner(net, algorithm="maml", inner_lr=0.01)
+    >>> learner.compile(optimizer=keras.optimizers.Adam(1e-3))
+    >>> tasks = kse.data.sinusoid_tasks(shots=10, queries=10, meta_batch_size=4)
+    >>> history = learner.fit(tasks, steps_per_epoch=2, verbose=0)
+    >>> x = np.linspace(-5, 5, 10, dtype="float32")[:, None]
+    >>> adapted = learner.adapt(x, np.sin(x), steps=5)  # a new model; the learner is unchanged
+
     Args:
         model: A built Keras model (Sequential, functional or subclassed).
         algorithm: One of ``"maml"``, ``"fomaml"``, ``"metasgd"``, ``"anil"``, ``"reptile"``.
@@ -88,12 +127,11 @@ class MetaLearner(keras.Model):
             )
         if algorithm not in ALGORITHMS:
             raise ValueError(f"Unknown `algorithm`={algorithm!r}; expected one of {ALGORITHMS}.")
-        if isinstance(inner_lr, bool) or not isinstance(inner_lr, (int, float)) or inner_lr <= 0:
-            raise ValueError(f"`inner_lr` must be a number > 0, got {inner_lr!r}.")
-        for name, steps in (("inner_steps", inner_steps), ("eval_inner_steps", eval_inner_steps)):
-            if steps is not None and (not isinstance(steps, int) or steps < 1):
-                raise ValueError(f"`{name}` must be an integer ≥ 1, got {steps!r}.")
-        if algorithm == "anil":
+        _checks.positive_number(inner_lr, "inner_lr")
+        _checks.positive_int(inner_steps, "inner_steps")
+        _checks.positive_int(eval_inner_steps, "eval_inner_steps", allow_none=True)
+        spec = SPECS[algorithm]
+        if spec.adapts_named_layers:
             if not adapt_layers:
                 raise ValueError("`adapt_layers` must name the layers to adapt for 'anil'.")
             known = {layer.name for layer in model._flatten_layers(include_self=False)}
@@ -105,6 +143,7 @@ class MetaLearner(keras.Model):
                 )
         self.model = model
         self.algorithm = algorithm
+        self.spec = spec
         self.inner_lr = float(inner_lr)
         self.inner_steps = inner_steps
         self.loss_fn = keras.losses.get(loss)
@@ -122,7 +161,7 @@ class MetaLearner(keras.Model):
         self.vectorize = not looped if vectorize is None else bool(vectorize)
         self._adapted = self._adapted_mask()
         self.inner_lrs = []
-        if algorithm == "metasgd":
+        if spec.learned_rates:
             self.inner_lrs = [
                 self.add_weight(
                     shape=variable.shape,
@@ -135,7 +174,7 @@ class MetaLearner(keras.Model):
 
     def _adapted_mask(self) -> list[bool]:
         """Which of the model's trainable variables adapt in the inner loop."""
-        if self.algorithm != "anil":
+        if not self.spec.adapts_named_layers:
             return [True] * len(self.model.trainable_variables)
         adapted = {
             id(v)
@@ -174,7 +213,7 @@ class MetaLearner(keras.Model):
         """
         fast = list(theta if theta is not None else self.model.trainable_variables)
         fast = [tf.convert_to_tensor(w) for w in fast]
-        second_order = self.algorithm in ("maml", "metasgd", "anil")
+        second_order = self.spec.second_order
         rates = rates or self.inner_lrs or [self.inner_lr] * len(fast)
         for _ in range(steps):
             adapted = [w for w, flag in zip(fast, self._adapted) if flag]
@@ -287,7 +326,7 @@ class MetaLearner(keras.Model):
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
         """One meta-update on a meta-batch of tasks."""
-        if self.algorithm == "reptile":
+        if self.spec.outer_step == "reptile":
             return self._update_metrics(*self._reptile_step(data))
         if self.vectorize:
             return self._update_metrics(*self._vectorized_meta_step(data))
@@ -310,15 +349,6 @@ class MetaLearner(keras.Model):
         self._loss_tracker.update_state(loss * replicas)
         flat = lambda t: tf.reshape(t, tf.concat([[-1], tf.shape(t)[2:]], 0))  # noqa: E731
         return self.compute_metrics(None, flat(query_y), flat(predictions))
-
-    def task_losses(self, data: Any, steps: int | None = None) -> tf.Tensor:
-        """Post-adaptation query loss of every task in a meta-batch (no update).
-
-        Args:
-            data: ``((support_x, support_y), (query_x, query_y))`` with a meta-batch axis.
-            steps: Inner steps (default: ``eval_inner_steps`` or ``inner_steps``).
-        """
-        return self.task_predictions(data, steps)[0]
 
     def task_predictions(self, data: Any, steps: int | None = None) -> tuple[tf.Tensor, tf.Tensor]:
         """Post-adaptation query losses ``[tasks]`` and predictions ``[tasks, queries, ...]``.
@@ -343,8 +373,7 @@ class MetaLearner(keras.Model):
             steps: Inner steps (default: ``eval_inner_steps`` or ``inner_steps``).
         """
         steps = steps or self.eval_inner_steps or self.inner_steps
-        if not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"`steps` must be an integer ≥ 1, got {steps!r}.")
+        _checks.positive_int(steps, "steps")
         fast = self.fast_weights(tf.convert_to_tensor(support_x),
                                  tf.convert_to_tensor(support_y), steps)
         try:

@@ -13,11 +13,11 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
+from keras_selfevo import _checks
+
 
 def _check_alpha(value: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"`{name}` must be a float in [0, 1], got {value!r}.")
-    return float(value)
+    return _checks.number(value, name, 0.0, 1.0, kind="a float")
 
 
 class AlphaSchedule(abc.ABC):
@@ -36,6 +36,47 @@ class AlphaSchedule(abc.ABC):
         """Rebuild from :meth:`get_config`."""
         return cls(**config)
 
+    def constant_value(self) -> float | None:
+        """The value of a schedule that never changes, else ``None``."""
+        return None
+
+
+@keras.saving.register_keras_serializable(package="keras_selfevo")
+class ConstantAlpha(AlphaSchedule):
+    """The same alpha at every step (what a float ``alpha`` becomes).
+
+    Args:
+        value: Alpha, in [0, 1].
+    """
+
+    def __init__(self, value: float = 0.5):
+        self.value = _check_alpha(value, "alpha")
+
+    def __call__(self, step: tf.Tensor) -> tf.Tensor:
+        return tf.constant(self.value, tf.float32)
+
+    def constant_value(self) -> float | None:
+        return self.value
+
+    def get_config(self) -> dict:
+        return {"value": self.value}
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+class _CallableAlpha(AlphaSchedule):
+    """A user's callable of the step as a schedule (saved only if the callable is)."""
+
+    def __init__(self, fn: Callable[[tf.Tensor], tf.Tensor]):
+        self.fn = fn
+
+    def __call__(self, step: tf.Tensor) -> tf.Tensor:
+        return self.fn(step)
+
+    def get_config(self) -> dict:
+        return {"fn": keras.saving.serialize_keras_object(self.fn)}
+
 
 @keras.saving.register_keras_serializable(package="keras_selfevo")
 class LinearAlpha(AlphaSchedule):
@@ -50,9 +91,7 @@ class LinearAlpha(AlphaSchedule):
     def __init__(self, start: float = 1.0, end: float = 0.0, steps: int = 1000):
         self.start = _check_alpha(start, "start")
         self.end = _check_alpha(end, "end")
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
-            raise ValueError(f"`steps` must be a positive integer, got {steps!r}.")
-        self.steps = steps
+        self.steps = _checks.positive_int(steps, "steps")
 
     def _progress(self, step: tf.Tensor) -> tf.Tensor:
         return tf.clip_by_value(tf.cast(step, tf.float32) / float(self.steps), 0.0, 1.0)
@@ -73,10 +112,14 @@ class CosineAlpha(LinearAlpha):
         return self.start + (self.end - self.start) * shape
 
 
-def get_alpha(alpha: float | AlphaSchedule | Callable[[tf.Tensor], tf.Tensor] | dict):
-    """Validate ``alpha``: a float in [0, 1], a schedule, or a callable of the step."""
+def get_alpha(
+    alpha: float | AlphaSchedule | Callable[[tf.Tensor], tf.Tensor] | dict,
+) -> AlphaSchedule:
+    """``alpha`` as a schedule: a float in [0, 1] (constant), a schedule, or a callable."""
     if isinstance(alpha, dict):
         alpha = keras.saving.deserialize_keras_object(alpha)
-    if isinstance(alpha, AlphaSchedule) or (callable(alpha) and not isinstance(alpha, type)):
+    if isinstance(alpha, AlphaSchedule):
         return alpha
-    return _check_alpha(alpha, "alpha")
+    if callable(alpha) and not isinstance(alpha, type):
+        return _CallableAlpha(alpha)
+    return ConstantAlpha(alpha)

@@ -63,10 +63,10 @@ class InputChecks:
     """
 
     def _needs_self(self) -> bool:
-        return not (isinstance(self.alpha, float) and self.alpha == 0.0)
+        return self.alpha.constant_value() != 0.0
 
     def _needs_reinforce(self) -> bool:
-        return not (isinstance(self.alpha, float) and self.alpha == 1.0)
+        return self.alpha.constant_value() != 1.0
 
     def _check_output_names(self) -> None:
         """For functional models, check the output dict before any data is seen."""

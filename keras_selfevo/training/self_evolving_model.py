@@ -27,6 +27,12 @@ from keras_selfevo.training.input_checks import (
     first_tensor,
     input_errors_as_value_errors,
 )
+from keras_selfevo.training.serving import (
+    ServingSignature,
+    input_specs,
+    predict_signatures,
+    self_policy_outputs,
+)
 
 
 class _LossTerms(NamedTuple):
@@ -112,33 +118,27 @@ class SelfEvolvingModel(InputChecks, keras.Model):
     """A Keras model trained on ``L = alpha * L_self + (1 - alpha) * L_reinforce``.
 
     Build it functionally, ``SelfEvolvingModel(inputs=x, outputs={"self": s, "policy": p})``,
-    or subclass it with a ``call`` returning such a dict. A model with a single output uses
-    it for both terms. An optional ``"mask"`` output (from
-    :class:`~keras_selfevo.layers.RandomMasking`) lets the self-loss count masked elements
-    only (``masked_self_loss=True``).
+    or subclass it with a ``call`` returning such a dict (one output serves both terms; an
+    optional ``"mask"`` output from :class:`~keras_selfevo.layers.RandomMasking` lets the
+    self-loss count masked elements only). ``L_self`` is binary cross-entropy against
+    ``y["self"]`` (or the input itself); ``L_reinforce`` the reward-weighted squared error of
+    the ``"policy"`` output toward ``y["policy"]``. Both are means over the global batch
+    under ``tf.distribute``; bad inputs raise ``ValueError`` before any update and a
+    non-finite step applies no gradient. The README's "The objective" section gives the
+    data format and every guarantee.
 
-    **Data**: ``(x, {"self"?: ..., "policy": ..., "reward": ..., "action"?: ...})``, with an
-    optional third element ``sample_weight``, from ``tf.data`` or NumPy
-    (``fit(x, targets_dict)``).
-
-    - ``L_self``: binary cross-entropy (mean over the last axis, then over the batch, as
-      ``keras.losses.BinaryCrossentropy``) between the ``"self"`` output and ``y["self"]``,
-      or the input itself when ``"self"`` is not given. Targets must lie in [0, 1].
-    - ``L_reinforce``: mean over the **global** batch of ``w(r_i) * se_i`` where ``se_i`` is
-      the squared error between ``y["policy"]`` and ``a_i * f_policy(x_i)`` averaged over
-      output elements, ``r = y["reward"]``, ``a = y["action"]`` (1 when absent). ``w`` is the
-      reward weighting; its batch statistics are over the global batch and it is not
-      differentiated.
-
-    Under ``tf.distribute`` every term is normalised by the global batch (counts are summed
-    and rewards gathered across replicas), so a step on N replicas equals a step on one
-    device with the same global batch. Logs: ``loss``, ``self_loss``, ``reinforce_loss``,
-    ``alpha`` and the compiled metrics, computed on the ``"policy"`` output.
-
-    Input errors (rewards of the wrong shape or NaN, negative rewards with ``"raw"``, self
-    targets outside [0, 1], missing keys) raise ``ValueError`` before any update. A step
-    whose loss is not finite applies a zero gradient instead of its own, so no NaN reaches
-    the weights, and ``fit`` stops after it with a warning.
+    Example:
+    >>> inputs = keras.Input((8,))
+    >>> h = keras.layers.Dense(16, activation="relu")(inputs)
+    >>> model = SelfEvolvingModel(inputs, {
+    ...     "self": keras.layers.Dense(8, activation="sigmoid")(h),
+    ...     "policy": keras.layers.Dense(3)(h)})
+    >>> model.compile(optimizer="adam", alpha=0.7, reward_weighting="awr")
+    >>> x = np.random.rand(32, 8).astype("float32")
+    >>> y = {"policy": np.eye(3)[np.arange(32) % 3], "reward": np.random.rand(32)}
+    >>> history = model.fit(x, y, epochs=1, verbose=0)  # self target: the input
+    >>> sorted(history.history)
+    ['alpha', 'loss', 'reinforce_loss', 'self_loss']
     """
 
     def __new__(cls, *args, **kwargs):
@@ -189,6 +189,7 @@ class SelfEvolvingModel(InputChecks, keras.Model):
                 ``mixed_float16``).
         """
         self.alpha = get_alpha(alpha)
+        given_alpha = alpha
         self.reward_weighting = get_reward_weighting(reward_weighting)
         self.self_from_logits = bool(self_from_logits)
         self.masked_self_loss = bool(masked_self_loss)
@@ -209,7 +210,7 @@ class SelfEvolvingModel(InputChecks, keras.Model):
         del keras_config["loss"], keras_config["loss_weights"]  # fixed by this class
         self._compile_config = serialization_lib.SerializableDict(
             **keras_config,
-            alpha=self.alpha,
+            alpha=given_alpha,
             reward_weighting=self.reward_weighting,
             self_from_logits=self.self_from_logits,
             masked_self_loss=self.masked_self_loss,
@@ -234,8 +235,6 @@ class SelfEvolvingModel(InputChecks, keras.Model):
 
     # ------------------------------------------------------------------------------ steps
     def _alpha_value(self) -> tf.Tensor:
-        if isinstance(self.alpha, float):
-            return tf.constant(self.alpha, tf.float32)
         return tf.cast(self.alpha(self.optimizer.iterations), tf.float32)
 
     def _split_outputs(self, y_pred: Any) -> tuple[Any, Any, Any]:
@@ -368,6 +367,22 @@ class SelfEvolvingModel(InputChecks, keras.Model):
         if isinstance(y, Mapping) and "policy" in y and policy_out is not None:
             return super().compute_metrics(x, y["policy"], policy_out, sample_weight)
         return self.get_metrics_result()
+
+    @property
+    def has_mask_output(self) -> bool:
+        """Whether the model has a ``"mask"`` output (for ``masked_self_loss=True``)."""
+        outputs = getattr(self, "_outputs_struct", None)
+        return isinstance(outputs, Mapping) and "mask" in outputs
+
+    # --------------------------------------------------------------------------- serving
+    def serving_signatures(self, generate_length: int = 32, temperature: float = 1.0,
+                           top_k: int | None = None) -> dict[str, ServingSignature]:
+        """The endpoints an export writes: ``serving_default`` and ``serve``.
+
+        Both take the model's named inputs and return float32 ``"self"`` and ``"policy"``.
+        The generation arguments are for models that also serve ``generate``.
+        """
+        return predict_signatures(self, input_specs(self), self_policy_outputs)
 
     # ------------------------------------------------------------------------ entry points
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):

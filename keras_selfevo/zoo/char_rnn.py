@@ -8,9 +8,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_selfevo import _checks
 from keras_selfevo.data import text
 from keras_selfevo.layers import RecurrentBlock, sample_tokens
 from keras_selfevo.training import SelfEvolvingModel
+from keras_selfevo.training.serving import (
+    ServingSignature,
+    predict_signatures,
+    self_policy_outputs,
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_selfevo")
@@ -86,8 +92,7 @@ class CharRNN(SelfEvolvingModel):
         Returns:
             int32 ids ``[batch, time + length]``.
         """
-        if isinstance(length, bool) or not isinstance(length, int) or length < 1:
-            raise ValueError(f"`length` must be a positive integer, got {length!r}.")
+        _checks.positive_int(length, "length")
         key = (length, top_k)
         if key not in self._generate_fns:
             self._generate_fns[key] = tf.function(
@@ -145,6 +150,34 @@ class CharRNN(SelfEvolvingModel):
         seed_tensor = None if seed is None else tf.constant([seed, 0], tf.int32)
         out = self.generate_ids(ids, length, temperature, top_k, seed_tensor).numpy()
         return text.decode(out, self.vocabulary) if as_text else out
+
+    def serving_signatures(self, generate_length: int = 32, temperature: float = 1.0,
+                           top_k: int | None = None) -> dict[str, ServingSignature]:
+        """``serving_default`` / ``serve`` on token ids, and ``generate``.
+
+        ``generate`` takes ``prompt`` (int32 ids ``[batch, time]``) and ``seed`` (int32
+        ``[batch]``; the first row's seed drives the batch) and returns ``tokens``: the
+        prompt followed by ``generate_length`` tokens sampled at ``temperature``, ``top_k``.
+        """
+        signatures = predict_signatures(
+            self, [tf.TensorSpec([None, None], tf.int32, name="tokens")], self_policy_outputs)
+        _checks.positive_int(generate_length, "generate_length")
+
+        def generate(prompt, seed):
+            stream = tf.stack([seed[0], tf.constant(0, tf.int32)])
+            return {"tokens": self._sample_loop(prompt, generate_length, tf.constant(
+                temperature, tf.float32), top_k, stream)}
+
+        def reference(inputs: dict) -> dict:
+            seed = tf.constant([int(inputs["seed"][0]), 0], tf.int32)
+            tokens = self.generate_ids(inputs["prompt"], generate_length, temperature, top_k,
+                                       seed)
+            return {"tokens": tokens.numpy()}
+
+        signatures["generate"] = ServingSignature(
+            generate, [tf.TensorSpec([None, None], tf.int32, name="prompt"),
+                       tf.TensorSpec([None], tf.int32, name="seed")], reference)
+        return signatures
 
     def get_config(self) -> dict:
         return {

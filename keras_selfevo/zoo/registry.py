@@ -13,12 +13,16 @@ from keras_selfevo.training import SelfEvolvingModel
 from keras_selfevo.zoo.char_rnn import CharRNN
 
 _BUILDERS: dict[str, Callable[..., keras.Model]] = {}
+_COMMANDS: dict[str, tuple[str, ...]] = {}
 DOWNSAMPLES = ("pool", "stride")
 
 
-def _register(name: str):
+def _register(name: str, commands: tuple[str, ...]):
+    """Register a builder under ``name``; ``commands`` are the CLI commands that train it."""
+
     def wrap(fn):
         _BUILDERS[name] = fn
+        _COMMANDS[name] = commands
         return fn
 
     return wrap
@@ -29,7 +33,7 @@ def _seeded(seed: int | None) -> None:
         keras.utils.set_random_seed(seed)
 
 
-@_register("mnist_cnn")
+@_register("mnist_cnn", ("train", "evolve"))
 def mnist_cnn(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10,
               filters: int = 32, units: int = 64, mask_rate: float = 0.25,
               seed: int | None = None) -> SelfEvolvingModel:
@@ -63,7 +67,7 @@ def mnist_cnn(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10,
     )
 
 
-@_register("conv4")
+@_register("conv4", ("meta-train",))
 def conv4(num_classes: int = 5, input_shape: tuple[int, ...] = (28, 28, 1), filters: int = 64,
           normalization: str | None = "batch", downsample: str = "pool",
           seed: int | None = None) -> keras.Model:
@@ -95,7 +99,7 @@ def conv4(num_classes: int = 5, input_shape: tuple[int, ...] = (28, 28, 1), filt
     )
 
 
-@_register("char_rnn")
+@_register("char_rnn", ("train", "evolve"))
 def char_rnn(vocab_size: int | None = None, vocabulary: str | None = None, embed_dim: int = 32,
              units: int = 128, num_layers: int = 1, cell: str = "gru", dropout: float = 0.0,
              seed: int | None = None) -> CharRNN:
@@ -107,7 +111,7 @@ def char_rnn(vocab_size: int | None = None, vocabulary: str | None = None, embed
     return model
 
 
-@_register("sinusoid_mlp")
+@_register("sinusoid_mlp", ("meta-train",))
 def sinusoid_mlp(hidden: tuple[int, ...] = (40, 40), seed: int | None = None) -> keras.Model:
     """The MAML regression network: 1 → hidden (ReLU) → 1; default 1-40-40-1."""
     _seeded(seed)
@@ -125,6 +129,23 @@ def names() -> list[str]:
     return sorted(_BUILDERS)
 
 
+def _check_name(name: str) -> None:
+    if name not in _BUILDERS:
+        raise ValueError(f"Unknown zoo model `name`={name!r}; expected one of {names()}.")
+
+
+def arguments(name: str) -> set[str]:
+    """The keyword arguments the builder of ``name`` accepts."""
+    _check_name(name)
+    return set(inspect.signature(_BUILDERS[name]).parameters)
+
+
+def commands(name: str) -> tuple[str, ...]:
+    """The CLI commands that train the model ``name`` (``train``, ``evolve``, ``meta-train``)."""
+    _check_name(name)
+    return _COMMANDS[name]
+
+
 def build(name: str, **overrides: Any) -> keras.Model:
     """Build a ready model by name, with keyword overrides of its defaults.
 
@@ -136,10 +157,8 @@ def build(name: str, **overrides: Any) -> keras.Model:
     Raises:
         ValueError: an unknown name or argument.
     """
-    if name not in _BUILDERS:
-        raise ValueError(f"Unknown zoo model `name`={name!r}; expected one of {names()}.")
+    accepted = arguments(name)
     builder = _BUILDERS[name]
-    accepted = set(inspect.signature(builder).parameters)
     unknown = set(overrides) - accepted
     if unknown:
         raise ValueError(

@@ -210,7 +210,7 @@ def test_bad_arguments_fail_before_work():
         kse.MetaLearner(net, "anil", adapt_layers=["nope"])
     with pytest.raises(ValueError, match="`model` must be a built keras.Model"):
         kse.MetaLearner(keras.Sequential([keras.layers.Dense(1)]))
-    with pytest.raises(ValueError, match="`inner_steps` must be an integer"):
+    with pytest.raises(ValueError, match="`inner_steps` must be a positive integer"):
         kse.MetaLearner(net, inner_steps=0)
     learner = kse.MetaLearner(net)
     learner.compile(optimizer="sgd")

@@ -4,7 +4,7 @@ import os
 import pytest
 
 from keras_selfevo import cli
-from keras_selfevo.meta import recipes
+from keras_selfevo.recipes import meta_train as recipes
 
 RECIPE = os.path.join(os.path.dirname(__file__), "..", "..", "models", "maml_sinusoid")
 
@@ -25,8 +25,8 @@ def test_meta_train_recipe_writes_results_and_learner(tmp_path, capsys):
 @pytest.mark.parametrize(
     "config, message",
     [
-        ({"iterations": "many"}, "`iterations` must be a positive number"),
-        ({"learning_rte": 0.1}, "unknown keys \\['learning_rte'\\]"),
+        ({"iterations": "many"}, "`iterations` must be a positive integer"),
+        ({"learning_rte": 0.1}, "unknown recipe keys \\['learning_rte'\\]"),
         ({"task": "omniglot"}, "`task` must be one of"),
         ({"algorithm": "maml2"}, "`algorithm` must be one of"),
         ({"model_args": [64]}, "`model_args` must be an object"),

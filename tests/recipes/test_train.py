@@ -11,7 +11,7 @@ import time
 import pytest
 
 from keras_selfevo import cli
-from keras_selfevo.zoo import recipes
+from keras_selfevo.recipes import train as recipes
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 TINY = {

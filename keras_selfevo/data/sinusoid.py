@@ -1,4 +1,4 @@
-"""Task samplers for meta-learning: batches of few-shot tasks as tf.data datasets."""
+"""The sinusoid regression tasks of the MAML paper, as a tf.data dataset of meta-batches."""
 
 from __future__ import annotations
 
@@ -7,22 +7,15 @@ import math
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from keras_selfevo import _checks
+
 tfd = tfp.distributions
-
-
-def check_positive_int(value: int, name: str) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``value`` is an integer ≥ 1."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
 
 
 def check_stream_position(num_meta_batches: int | None, first_meta_batch: int) -> None:
     """Check the length and start of a task stream."""
-    if num_meta_batches is not None:
-        check_positive_int(num_meta_batches, "num_meta_batches")
-    if isinstance(first_meta_batch, bool) or not isinstance(first_meta_batch, int) or (
-            first_meta_batch < 0):
-        raise ValueError(f"`first_meta_batch` must be an integer ≥ 0, got {first_meta_batch!r}.")
+    _checks.positive_int(num_meta_batches, "num_meta_batches", allow_none=True)
+    _checks.non_negative_int(first_meta_batch, "first_meta_batch")
 
 
 def sinusoid_tasks(
@@ -53,7 +46,7 @@ def sinusoid_tasks(
     """
     for name, value in (("shots", shots), ("queries", queries),
                         ("meta_batch_size", meta_batch_size)):
-        check_positive_int(value, name)
+        _checks.positive_int(value, name)
     check_stream_position(num_meta_batches, first_meta_batch)
 
     def sample(index: tf.Tensor):

@@ -36,7 +36,7 @@ def test_evolve_writes_history_curve_and_resumes(tmp_path, glyphs_small_dir, cap
 def test_bad_recipes_exit_2(tmp_path, capsys):
     for changes, fragment in (({"generations": 0}, "`generations` must be a positive integer"),
                               ({"environment": "chess"}, "`environment` must be"),
-                              ({"alpha": "high"}, "`alpha` must be of type"),
+                              ({"alpha": "high"}, "`alpha` must be a number in [0, 1]"),
                               ({"keep": "best"}, "`keep` must be one of")):
         assert cli.main(["evolve", _recipe(tmp_path, **changes),
                          "--output", str(tmp_path / "out")]) == 2
@@ -49,7 +49,7 @@ def test_evolve_learning_rate_is_used_by_the_loop_not_by_pretraining(tmp_path):
     import numpy as np
 
     from keras_selfevo import zoo
-    from keras_selfevo.evolve import recipes
+    from keras_selfevo.recipes import evolve as recipes
 
     config = recipes.load_evolve_recipe(
         _recipe(tmp_path, learning_rate=0.01, evolve_learning_rate=0.001))

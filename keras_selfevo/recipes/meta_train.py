@@ -16,77 +16,60 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_selfevo import zoo
 from keras_selfevo.data.episodes import episodes
 from keras_selfevo.data.loading import load
-from keras_selfevo.data.tasks import sinusoid_tasks
+from keras_selfevo.data.sinusoid import sinusoid_tasks
 from keras_selfevo.meta.meta_learner import ALGORITHMS, MetaLearner
-from keras_selfevo.recipe_files import read_recipe
-from keras_selfevo.zoo.registry import build
+from keras_selfevo.recipes import schema
+from keras_selfevo.recipes.schema import Field
 
-DEFAULTS: dict[str, Any] = {
-    "task": "sinusoid",
-    "model": "sinusoid_mlp",
-    "model_args": {},
-    "algorithm": "maml",
-    "inner_lr": 0.01,
-    "inner_steps": 1,
-    "adapt_layers": None,
-    "meta_batch_size": 25,
-    "shots": 10,
-    "queries": 10,
-    "ways": 5,
-    "dataset": "selfevo_glyphs",
-    "rotations": False,
-    "data_dir": None,
-    "learning_rate": 1e-3,
-    "iterations": 70000,
-    "evaluate_at": [10000, 70000],
-    "eval_tasks": 1000,
-    "eval_queries": 100,
-    "eval_steps": [1, 10],
-    "eval_split": "test",
-    "steps_per_execution": 50,
-    "seed": 0,
-}
 TASKS = ("sinusoid", "episodes")
-
-
-def _fail(path: str, message: str) -> None:
-    raise ValueError(f"{path}: {message}")
+_POSITIVE_INT = "a positive integer"
+FIELDS: dict[str, Field] = {
+    **schema.COMMON,
+    "task": Field("sinusoid", (str,), f"one of {TASKS}", schema.one_of(*TASKS)),
+    "model": Field("sinusoid_mlp", (str,), "a zoo model name",
+                   schema.one_of(*[n for n in zoo.names() if "meta-train" in zoo.commands(n)])),
+    "algorithm": Field("maml", (str,), f"one of {ALGORITHMS}", schema.one_of(*ALGORITHMS)),
+    "inner_lr": Field(0.01, schema.NUMBER, "a positive number", schema.positive_number),
+    "inner_steps": Field(1, (int,), _POSITIVE_INT, schema.positive_int),
+    "adapt_layers": Field(None, (list, type(None)), "a list of layer names or null"),
+    "meta_batch_size": Field(25, (int,), _POSITIVE_INT, schema.positive_int),
+    "shots": Field(10, (int,), _POSITIVE_INT, schema.positive_int),
+    "queries": Field(10, (int,), _POSITIVE_INT, schema.positive_int),
+    "ways": Field(5, (int,), _POSITIVE_INT, schema.positive_int),
+    "dataset": Field("selfevo_glyphs", (str,), "a TFDS name"),
+    "rotations": Field(False, (bool,), "true or false"),
+    "learning_rate": Field(1e-3, schema.NUMBER, "a positive number", schema.positive_number),
+    "iterations": Field(70000, (int,), _POSITIVE_INT, schema.positive_int),
+    "evaluate_at": Field([10000, 70000], (list,), "a list of iteration counts"),
+    "eval_tasks": Field(1000, (int,), _POSITIVE_INT, schema.positive_int),
+    "eval_queries": Field(100, (int,), _POSITIVE_INT, schema.positive_int),
+    "eval_steps": Field([1, 10], (list,), "a list of inner-step counts"),
+    "eval_split": Field("test", (str,), "a split name"),
+    "steps_per_execution": Field(50, (int,), _POSITIVE_INT, schema.positive_int),
+}
 
 
 def load_recipe(recipe_dir: str, **overrides: Any) -> dict[str, Any]:
-    """Read ``recipe_dir/config.json`` over the defaults; check keys and types."""
-    path, config = read_recipe(recipe_dir)
-    config = {**DEFAULTS, **config, **{k: v for k, v in overrides.items() if v is not None}}
-    unknown = set(config) - set(DEFAULTS) - {"name", "description"}
-    if unknown:
-        _fail(path, f"unknown keys {sorted(unknown)}; known: {sorted(DEFAULTS)}.")
-    if config["task"] not in TASKS:
-        _fail(path, f"`task` must be one of {TASKS}, got {config['task']!r}.")
-    if config["algorithm"] not in ALGORITHMS:
-        _fail(path, f"`algorithm` must be one of {ALGORITHMS}.")
-    for key, kind in (("iterations", int), ("meta_batch_size", int), ("shots", int),
-                      ("queries", int), ("ways", int), ("eval_tasks", int), ("inner_steps", int),
-                      ("eval_queries", int), ("inner_lr", (int, float)),
-                      ("learning_rate", (int, float))):
-        if isinstance(config[key], bool) or not isinstance(config[key], kind) or config[key] <= 0:
-            _fail(path, f"`{key}` must be a positive number, got {config[key]!r}.")
-    if not isinstance(config["model_args"], dict):
-        _fail(path, f"`model_args` must be an object of builder arguments, got "
-                    f"{config['model_args']!r}.")
+    """Read ``recipe_dir/config.json`` over the defaults; check keys, types and ranges."""
+    path, config = schema.load(recipe_dir, FIELDS, overrides)
     if config["eval_tasks"] % config["meta_batch_size"]:
-        _fail(path, "`eval_tasks` must be a multiple of `meta_batch_size`.")
+        source = ("the command line" if {"eval_tasks", "meta_batch_size"} & set(overrides)
+                  else path)
+        raise ValueError(f"{source}: `eval_tasks` ({config['eval_tasks']}) must be a multiple "
+                         f"of `meta_batch_size` ({config['meta_batch_size']}).")
     return config
 
 
 def _learner(config: dict[str, Any]) -> MetaLearner:
-    args = {"seed": config["seed"], **config["model_args"]}
     if config["task"] == "sinusoid":
-        net = build(config["model"], **args)
+        net = zoo.build(config["model"], **schema.model_arguments(config))
         loss: Any = "mean_squared_error"
     else:
-        net = build(config["model"], **{"num_classes": config["ways"], **args})
+        derived = {"num_classes": config["ways"]}
+        net = zoo.build(config["model"], **schema.model_arguments(config, derived))
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     return MetaLearner(net, config["algorithm"], inner_lr=config["inner_lr"],
                        inner_steps=config["inner_steps"], loss=loss,
@@ -153,8 +136,7 @@ def _summary(scores: dict[str, Any]) -> str:
 def meta_train(recipe_dir: str, output: str | None = None, **overrides: Any) -> dict[str, Any]:
     """Meta-train the recipe, evaluating at ``evaluate_at`` iterations; write results.json."""
     config = load_recipe(recipe_dir, **overrides)
-    output = output or os.path.join("runs", os.path.basename(os.path.normpath(recipe_dir)),
-                                    config["algorithm"])
+    output = schema.output_folder(recipe_dir, output, config["algorithm"])
     os.makedirs(output, exist_ok=True)
     learner = _learner(config)
     metrics = ["sparse_categorical_accuracy"] if config["task"] == "episodes" else None

@@ -1,0 +1,29 @@
+"""Load a ``.keras`` checkpoint for export: safe mode, every class of the package registered."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+
+import keras
+
+# Importing the modules that define the package's Keras classes registers them.
+import keras_selfevo.layers  # noqa: F401
+import keras_selfevo.meta  # noqa: F401
+import keras_selfevo.training  # noqa: F401
+import keras_selfevo.zoo  # noqa: F401
+
+
+def load_checkpoint(path: str) -> keras.Model:
+    """Load a ``.keras`` checkpoint with ``safe_mode=True`` (no Lambda / arbitrary code)."""
+    if not str(path).endswith(".keras"):
+        raise ValueError(f"`checkpoint` must be a .keras file, got {path!r}.")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No checkpoint at {path!r}.")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path!r} is not a .keras file (a .keras file is a zip archive).")
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except ValueError as error:
+        raise ValueError(f"Refusing to load {path!r} with safe_mode=True: "
+                         f"{' '.join(str(error).split())[:300]}") from None

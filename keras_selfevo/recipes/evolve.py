@@ -1,0 +1,195 @@
+"""Self-evolution recipes: ``models/evolve_*/config.json`` → pretrain, evolve, report.
+
+The recipe names an environment (``bandit``: learn classes of images from reward alone;
+``generation``: a language model writes strings a checker scores). The environment says what
+the model needs (classes, input shape, vocabulary), what to pretrain on self-supervised
+(``alpha=1``: unlabeled images or the corpus), whether a supervised baseline applies (the
+bandit's: the same observations with the true label as the action), and what to report
+after the loop (the generator's samples).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import keras
+
+from keras_selfevo import _checks, zoo
+from keras_selfevo.data.text_builder import vocabulary_of
+from keras_selfevo.evolve.environments import (
+    BanditClassification,
+    Environment,
+    VerifiableGeneration,
+)
+from keras_selfevo.evolve.loop import KEEP, SelfEvolution
+from keras_selfevo.evolve.rewards import CHECKERS
+from keras_selfevo.losses import FilterWeighting
+from keras_selfevo.plotting import save_curves
+from keras_selfevo.recipes import data, schema
+from keras_selfevo.recipes.schema import Field
+
+
+def _bandit(config: dict[str, Any]) -> Environment:
+    return BanditClassification(*data.labeled_arrays(config["dataset"], config["data_dir"]))
+
+
+def _generation(config: dict[str, Any]) -> Environment:
+    corpus = data.texts(config["dataset"], "train", config["data_dir"])
+    return VerifiableGeneration(vocabulary_of(config["dataset"]), config["checker"],
+                                config["length"], corpus, config["corpus_fraction"])
+
+
+# Environment name → its constructor from a recipe.
+ENVIRONMENTS: dict[str, Callable[[dict[str, Any]], Environment]] = {
+    "bandit": _bandit, "generation": _generation}
+
+_INT, _NUM = "a positive integer", "a positive number"
+FIELDS: dict[str, Field] = {
+    **schema.COMMON,
+    "environment": Field("bandit", (str,), f"one of {tuple(ENVIRONMENTS)}",
+                         schema.one_of(*ENVIRONMENTS)),
+    "model": Field("mnist_cnn", (str,), "a zoo model name",
+                   schema.one_of(*[n for n in zoo.names() if "evolve" in zoo.commands(n)])),
+    "dataset": Field("selfevo_glyphs/classify10", (str,), "a TFDS name"),
+    "pretrain_epochs": Field(1, (int,), "an integer ≥ 0",
+                             lambda v, k: _checks.non_negative_int(v, k)),
+    "generations": Field(10, (int,), _INT, schema.positive_int),
+    "samples_per_generation": Field(1000, (int,), _INT, schema.positive_int),
+    "samples_per_observation": Field(1, (int,), _INT, schema.positive_int),
+    "epochs_per_generation": Field(1, (int,), _INT, schema.positive_int),
+    "batch_size": Field(64, (int,), _INT, schema.positive_int),
+    "learning_rate": Field(1e-3, schema.NUMBER, _NUM, schema.positive_number),
+    "evolve_learning_rate": Field(None, schema.OPTIONAL_NUMBER, "a positive number or null",
+                                  schema.positive_number),
+    "alpha": Field(0.3, schema.NUMBER, "a number in [0, 1]", schema.unit_interval),
+    "reward_weighting": Field("raw", (str,), "a weighting name"),
+    "reward_threshold": Field(None, schema.OPTIONAL_NUMBER, "a number or null", schema.finite),
+    "temperature": Field(1.0, schema.NUMBER, "a number ≥ 0",
+                         lambda v, k: _checks.number(v, k, 0.0)),
+    "epsilon": Field(0.0, schema.NUMBER, "a number in [0, 1]", schema.unit_interval),
+    "keep": Field("all", (str,), f"one of {KEEP}", schema.one_of(*KEEP)),
+    "top_fraction": Field(0.5, schema.NUMBER, "a number in (0, 1]",
+                          lambda v, k: _checks.number(v, k, 0.0, 1.0, low_open=True)),
+    "min_reward": Field(1.0, schema.NUMBER, "a number", schema.finite),
+    "restart": Field("continue", (str,), "'continue' or 'base'",
+                     schema.one_of("continue", "base")),
+    "replay": Field(0, (int,), "an integer ≥ 0",
+                    lambda v, k: _checks.non_negative_int(v, k)),
+    "length": Field(12, (int,), _INT, schema.positive_int),
+    "checker": Field("arithmetic", (str,), f"one of {CHECKERS}", schema.one_of(*CHECKERS)),
+    "corpus_fraction": Field(0.0, schema.NUMBER, "a number in [0, 1]", schema.unit_interval),
+    "baseline": Field(True, (bool,), "true or false"),
+}
+_LOOP_KEYS = ("samples_per_generation", "samples_per_observation", "epochs_per_generation",
+              "batch_size", "temperature", "epsilon", "keep", "top_fraction", "min_reward",
+              "restart", "replay", "seed")
+
+
+def load_evolve_recipe(recipe_dir: str, **overrides: Any) -> dict[str, Any]:
+    """Read and check an evolution recipe over the defaults."""
+    return schema.load(recipe_dir, FIELDS, overrides)[1]
+
+
+def _compiled_model(config: dict[str, Any], environment: Environment,
+                    alpha: float) -> keras.Model:
+    args = schema.model_arguments(config, environment.model_arguments())
+    model = zoo.build(config["model"], **args)
+    _recompile(model, config, alpha)
+    return model
+
+
+def _recompile(model: keras.Model, config: dict[str, Any], alpha: float,
+               pretraining: bool = False) -> None:
+    """Compile for pretraining (``learning_rate``) or for the loop.
+
+    The loop uses ``evolve_learning_rate`` when the recipe sets it, else ``learning_rate``.
+    A model with a ``"mask"`` output scores its self-loss on the masked elements only.
+    """
+    rate = config["learning_rate"]
+    if not pretraining and config["evolve_learning_rate"] is not None:
+        rate = config["evolve_learning_rate"]
+    weighting: Any = config["reward_weighting"]
+    if weighting == "filter" and config["reward_threshold"] is not None:
+        weighting = FilterWeighting(threshold=float(config["reward_threshold"]))
+    model.compile(optimizer=keras.optimizers.Adam(rate), alpha=alpha,
+                  reward_weighting=weighting, masked_self_loss=model.has_mask_output)
+
+
+def _pretrain(model: keras.Model, config: dict[str, Any], environment: Environment) -> None:
+    """Self-supervised only (alpha 1) on what the environment offers to pretrain on."""
+    fit_arguments = environment.pretraining_data(config["batch_size"], config["seed"])
+    if config["pretrain_epochs"] <= 0 or not fit_arguments:
+        return
+    _recompile(model, config, 1.0, pretraining=True)
+    model.fit(**fit_arguments, epochs=config["pretrain_epochs"], verbose=0)
+    _recompile(model, config, float(config["alpha"]))
+
+
+def _loop(model, environment: Environment, config: dict[str, Any],
+          checkpoint_dir: str | None) -> SelfEvolution:
+    return SelfEvolution(model, environment, checkpoint_dir=checkpoint_dir,
+                         **{key: config[key] for key in _LOOP_KEYS})
+
+
+def evolve(recipe_dir: str, output: str | None = None, *, generations: int | None = None,
+           data_dir: str | None = None, resume: bool = False,
+           overrides: dict[str, Any] | None = None, verbose: int = 1) -> dict[str, Any]:
+    """Run an evolution recipe; write ``history.json`` and ``reward_curve.png``.
+
+    Args:
+        recipe_dir: A folder with ``config.json`` (e.g. ``models/evolve_bandit_glyphs``).
+        output: Output folder (default ``runs/<recipe>``).
+        generations: Override the recipe's generations.
+        data_dir: Where datasets are prepared.
+        resume: Continue from the last finished generation saved in ``output``.
+        overrides: Other recipe keys.
+        verbose: Show a progress bar of generations.
+    """
+    config = load_evolve_recipe(recipe_dir, **schema.merge_overrides(
+        overrides, generations=generations, data_dir=data_dir))
+    schema.model_arguments(config)  # unknown model_args fail before any data is read
+    output = schema.output_folder(recipe_dir, output)
+    checkpoints = os.path.join(output, "generations")
+    if resume and not os.path.isdir(os.path.join(checkpoints, "last")):
+        raise ValueError(f"`--resume`: '{output}' holds no finished generation to continue.")
+    if not resume:
+        schema.check_resume(output, "generations", False, "earlier run")
+    keras.utils.set_random_seed(config["seed"])
+    environment = ENVIRONMENTS[config["environment"]](config)
+    os.makedirs(output, exist_ok=True)
+    start = time.perf_counter()
+    model = _compiled_model(config, environment, float(config["alpha"]))
+    if not resume:
+        _pretrain(model, config, environment)
+    history = _loop(model, environment, config, checkpoints).run(config["generations"],
+                                                                 verbose=verbose)
+    report: dict[str, Any] = {"config": config, "history": history,
+                              "seconds": time.perf_counter() - start}
+    report.update(environment.final_report(model, config["temperature"], config["seed"]))
+    baseline_env = environment.supervised_baseline() if config["baseline"] else None
+    if baseline_env is not None:
+        keras.utils.set_random_seed(config["seed"])
+        # Every baseline reward is 1: "raw" weighting makes it plain supervised learning
+        # (batch-statistics weightings would see no spread and weight nothing).
+        supervised = {**config, "reward_weighting": "raw"}
+        baseline = _compiled_model(supervised, baseline_env, float(config["alpha"]))
+        _pretrain(baseline, supervised, baseline_env)
+        report["baseline_history"] = _loop(baseline, baseline_env, supervised, None).run(
+            config["generations"], verbose=0)
+    with open(os.path.join(output, "history.json"), "w") as handle:
+        json.dump(report, handle, indent=2)
+    curves = {"mean_reward": [row["mean_reward"] for row in history],
+              "valid_rate": [row["valid_rate"] for row in history]}
+    if "accuracy" in history[0]:
+        curves["accuracy (held out)"] = [row["accuracy"] for row in history]
+    if "baseline_history" in report:
+        curves["supervised baseline accuracy"] = [r["accuracy"] for r in
+                                                  report["baseline_history"]]
+    save_curves(curves, list(curves), os.path.join(output, "reward_curve.png"),
+                f"{config['name'] or 'self-evolution'}: per generation",
+                xlabel="generation (1 = before any update)")
+    return report

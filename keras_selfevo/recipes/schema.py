@@ -1,0 +1,183 @@
+"""Recipe files (``models/<name>/config.json``): one field-table loader for every command.
+
+A command declares its recipe as a table of :class:`Field` (default, accepted types, a
+description, and a range check from :mod:`keras_selfevo._checks`). :func:`load` reads the
+file over the defaults, applies the command line's overrides, and rejects unknown keys,
+wrong types and values out of range, naming the key and where the value came from, before
+any work is done. :func:`output_folder`, :func:`check_resume` and :func:`model_arguments`
+are the steps every command shares.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+from keras_selfevo import _checks, zoo
+
+NUMBER = (int, float)
+OPTIONAL_NUMBER = (int, float, type(None))
+OPTIONAL_INT = (int, type(None))
+OPTIONAL_STR = (str, type(None))
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """One recipe key.
+
+    Attributes:
+        default: Its value when neither the file nor the command line gives one.
+        kinds: Accepted types (``bool`` only where listed).
+        description: What is expected, for the error message.
+        check: ``check(value, key)`` raises ``ValueError`` for a value out of range.
+    """
+
+    default: Any
+    kinds: tuple[type, ...]
+    description: str
+    check: Callable[[Any, str], Any] | None = None
+
+
+def positive_int(value: Any, key: str) -> None:
+    """A range check: an integer ≥ 1 (None passes: the field's types decide on it)."""
+    if value is not None:
+        _checks.positive_int(value, key)
+
+
+def positive_number(value: Any, key: str) -> None:
+    """A range check: a finite number > 0 (None passes: the field's types decide on it)."""
+    if value is not None:
+        _checks.positive_number(value, key)
+
+
+def unit_interval(value: Any, key: str) -> None:
+    """A range check: a finite number in [0, 1]."""
+    _checks.number(value, key, 0.0, 1.0)
+
+
+def finite(value: Any, key: str) -> None:
+    """A range check: a finite number (None passes: the field's types decide on it)."""
+    if value is not None:
+        _checks.number(value, key)
+
+
+def one_of(*choices: Any) -> Callable[[Any, str], Any]:
+    """A range check: one of ``choices``."""
+    return lambda value, key: _checks.one_of(value, key, choices)
+
+
+COMMON = {
+    "name": Field("", (str,), "a string"),
+    "description": Field("", (str,), "a string"),
+    "model_args": Field({}, (dict,), "an object of the zoo builder's arguments"),
+    "data_dir": Field(None, OPTIONAL_STR, "a folder or null"),
+    "seed": Field(0, (int,), "an integer"),
+}
+
+
+def read_recipe(recipe_dir: str) -> tuple[str, dict[str, Any]]:
+    """The path of ``recipe_dir/config.json`` and its JSON object.
+
+    Raises:
+        FileNotFoundError: there is no such file.
+        ValueError: the file is not a JSON object.
+    """
+    path = os.path.join(recipe_dir, "config.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No recipe at '{recipe_dir}': expected a file {path}.")
+    with open(path) as handle:
+        try:
+            config = json.load(handle)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} must hold a JSON object.")
+    return path, config
+
+
+def merge_overrides(overrides: dict[str, Any] | None, **flags: Any) -> dict[str, Any]:
+    """Recipe overrides (``--set key=value``) with the command's own flags on top.
+
+    A flag that was not given (``None``) leaves the ``--set`` value, or the recipe's, alone.
+    """
+    return {**(overrides or {}), **{k: v for k, v in flags.items() if v is not None}}
+
+
+def load(recipe_dir: str, fields: dict[str, Field],
+         overrides: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """Read ``recipe_dir/config.json`` over the defaults of ``fields``, then ``overrides``.
+
+    Returns:
+        The file's path and the checked recipe.
+
+    Raises:
+        FileNotFoundError: no ``config.json`` in ``recipe_dir``.
+        ValueError: invalid JSON, an unknown key, or a value of the wrong type or range;
+            the message names the key and whether the file or the command line gave it.
+    """
+    path, given = read_recipe(recipe_dir)
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    config = {key: field.default for key, field in fields.items()}
+    config.update(given)
+    config.update(overrides)
+    unknown = sorted(set(config) - set(fields))
+    if unknown:
+        raise ValueError(f"{path}: unknown recipe keys {unknown}; known: {sorted(fields)}.")
+    for key, field in fields.items():
+        value = config[key]
+        source = "the command line" if key in overrides else path
+        wrong_bool = isinstance(value, bool) and bool not in field.kinds
+        if wrong_bool or not isinstance(value, field.kinds):
+            raise ValueError(f"{source}: `{key}` must be {field.description}, got {value!r}.")
+        if field.check is not None:
+            try:
+                field.check(value, key)
+            except ValueError as error:
+                raise ValueError(f"{source}: {error}") from None
+    return path, config
+
+
+def output_folder(recipe_dir: str, output: str | None, *parts: str) -> str:
+    """``output``, or ``runs/<recipe name>/<parts...>`` by default."""
+    return output or os.path.join("runs", os.path.basename(os.path.normpath(recipe_dir)), *parts)
+
+
+def check_resume(output: str, marker: str, resume: bool, finished: str) -> None:
+    """Refuse ``--resume`` without an earlier run in ``output``, and a new run over one.
+
+    Args:
+        output: The output folder.
+        marker: The folder inside ``output`` whose presence means an earlier run.
+        resume: Whether ``--resume`` was given.
+        finished: What the earlier run left, for the message (e.g. "interrupted run").
+    """
+    exists = os.path.isdir(os.path.join(output, marker))
+    if resume and not exists:
+        raise ValueError(f"`--resume`: '{output}' holds no {finished} to continue.")
+    if not resume and exists:
+        raise ValueError(f"'{output}' holds an {finished}: pass --resume to continue it, "
+                         "or choose another --output.")
+
+
+def model_arguments(config: dict[str, Any], derived: dict[str, Any] | None = None,
+                    ) -> dict[str, Any]:
+    """The zoo builder's arguments: the recipe's ``model_args``, its seed, and ``derived``.
+
+    ``derived`` (what the data or the environment fixes: input shape, classes, vocabulary)
+    fills only arguments the recipe does not set and the builder accepts. Unknown
+    ``model_args`` keys are refused here, before any data is read.
+    """
+    name, args = config["model"], dict(config["model_args"])
+    accepted = zoo.arguments(name)
+    unknown = sorted(set(args) - accepted)
+    if unknown:
+        raise ValueError(f"`model_args` {unknown} are not arguments of zoo model {name!r}; "
+                         f"it accepts {sorted(accepted)}.")
+    args.setdefault("seed", config["seed"])
+    for key, value in (derived or {}).items():
+        if key in accepted:
+            args.setdefault(key, value)
+    return args
