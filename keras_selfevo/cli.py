@@ -165,6 +165,15 @@ def _run(args: argparse.Namespace) -> int:
                        overrides=dict(args.overrides))
         if result["initial_epoch"]:
             print(f"[train] resumed at epoch {result['initial_epoch']}")
+        summary = result["summary"]
+        figures = [f"{summary['train_seconds']:.1f} s of training"]
+        if "train_chars_per_second" in summary:
+            figures.append(f"{summary['train_chars_per_second']:,.0f} train chars/s")
+        if "validation_nats_per_char" in summary:
+            figures.append(f"validation {summary['validation_nats_per_char']:.4f} nats/char")
+        print(f"[train] {', '.join(figures)}")
+        if "sample" in summary:
+            print(f"[train] sample:\n{summary['sample']}")
         print(f"[train] weights sha256 {result['weights_sha256']}")
         if result["history"] is not None:
             print(f"[train] wrote {result['output']}: checkpoint.keras, history.json, "

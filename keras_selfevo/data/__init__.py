@@ -1,12 +1,14 @@
 """Datasets and task samplers that work offline.
 
-Importing this package registers the TFDS builders ``selfevo_glyphs`` and ``selfevo_text``.
+Importing this package registers the TFDS builders ``selfevo_glyphs``, ``selfevo_text`` and
+``selfevo_shakespeare``.
 """
 
-from keras_selfevo.data import text
+from keras_selfevo.data import shakespeare, text
 from keras_selfevo.data.episodes import episodes
 from keras_selfevo.data.glyphs import GlyphsConfig, SelfevoGlyphs
 from keras_selfevo.data.loading import LOCAL_BUILDERS, DatasetNotPreparedError, load
+from keras_selfevo.data.shakespeare import SelfevoShakespeare
 from keras_selfevo.data.sinusoid import sinusoid_tasks
 from keras_selfevo.data.text_builder import SelfevoText, TextConfig
 
@@ -17,7 +19,9 @@ __all__ = [
     "DatasetNotPreparedError",
     "episodes",
     "load",
+    "shakespeare",
     "sinusoid_tasks",
+    "SelfevoShakespeare",
     "SelfevoText",
     "TextConfig",
     "text",

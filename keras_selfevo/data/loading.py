@@ -9,7 +9,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 # Builders of this package: they generate their data locally when first loaded.
-LOCAL_BUILDERS = ("selfevo_glyphs", "selfevo_text")
+LOCAL_BUILDERS = ("selfevo_glyphs", "selfevo_text", "selfevo_shakespeare")
 
 
 class DatasetNotPreparedError(FileNotFoundError):

@@ -53,6 +53,28 @@ def encode(texts: Sequence[str], vocabulary: str, length: int | None = None,
     return out
 
 
+def encode_stream(stream: str, vocabulary: str) -> np.ndarray:
+    """The token ids (int32) of one long text, character by character, no special tokens.
+
+    Raises:
+        ValueError: characters outside the vocabulary (named).
+    """
+    _check_vocabulary(vocabulary)
+    unknown = sorted(set(stream) - set(vocabulary))
+    if unknown:
+        raise ValueError(f"The text has characters outside `vocabulary`: {''.join(unknown)!r}.")
+    table = np.zeros(max(map(ord, vocabulary)) + 1, np.int32)
+    table[[ord(c) for c in vocabulary]] = np.arange(len(vocabulary)) + len(SPECIAL_TOKENS)
+    return table[np.frombuffer(stream.encode("utf-32-le"), np.uint32)]
+
+
+def decode_stream(ids: np.ndarray, vocabulary: str) -> str:
+    """The characters of a stream of token ids; special tokens are left out."""
+    _check_vocabulary(vocabulary)
+    first = len(SPECIAL_TOKENS)
+    return "".join(vocabulary[i - first] for i in np.asarray(ids).tolist() if i >= first)
+
+
 def decode(ids: np.ndarray, vocabulary: str) -> list[str]:
     """Strings of token-id rows: characters up to the first ``<eos>`` or ``<pad>``."""
     _check_vocabulary(vocabulary)
@@ -83,11 +105,12 @@ def _texts(source: Sequence[str] | tf.data.Dataset) -> list[str]:
 
 def language_model_dataset(texts: Sequence[str] | tf.data.Dataset, vocabulary: str,
                            length: int | None = None) -> tf.data.Dataset:
-    """Next-token examples ``(tokens, {"self": one_hot(next tokens)})``, unbatched.
+    """Next-token examples ``(tokens, {"self": next tokens})``, unbatched, int32 ids.
 
     Each text becomes ``<bos> text <eos>`` padded to ``length + 1`` tokens; the input is the
-    first ``length`` tokens and the self target the one-hot of the ``length`` tokens that
-    follow (after ``<eos>`` the target is ``<pad>``, which the model learns to predict too).
+    first ``length`` tokens and the self target the ``length`` token ids that follow (after
+    ``<eos>`` the target is ``<pad>``). A SelfEvolvingModel scores them with its compiled
+    self-loss: the log-likelihood of each id, or BCE against its one-hot.
 
     Args:
         texts: Strings, or a dataset of strings or of ``{"text": ...}`` dicts (TFDS).
@@ -95,5 +118,5 @@ def language_model_dataset(texts: Sequence[str] | tf.data.Dataset, vocabulary: s
         length: Time steps per example (default: the longest text + 1).
     """
     ids = encode(_texts(texts), vocabulary, None if length is None else length + 1)
-    one_hot = tf.one_hot(ids[:, 1:], vocab_size(vocabulary), dtype=tf.float32)
-    return tf.data.Dataset.from_tensor_slices((ids[:, :-1], {"self": one_hot}))
+    ids = ids.astype(np.int32)
+    return tf.data.Dataset.from_tensor_slices((ids[:, :-1], {"self": ids[:, 1:]}))

@@ -208,7 +208,7 @@ class VerifiableGeneration(EnvironmentBase):
     ``length`` characters; ``reward`` is :func:`~keras_selfevo.evolve.rewards.score` with
     ``checker`` (``"arithmetic"`` or ``"dyck"``, partial credit included). The training
     rows are the sampled token sequences: the policy target is the one-hot of each next
-    sampled token, and the self target the same next tokens. With a ``corpus``, a
+    sampled token, and the self target the same next token ids. With a ``corpus``, a
     ``corpus_fraction`` of each generation's training rows are corpus lines (self-supervised
     text, scored by the same checker), and the corpus is what a recipe pretrains on. The
     loop logs the valid rate and the share of distinct samples of each generation.
@@ -251,17 +251,19 @@ class VerifiableGeneration(EnvironmentBase):
 
     def targets(self, observations: Observations, model_inputs: np.ndarray,
                 actions: np.ndarray) -> dict[str, np.ndarray]:
-        next_tokens = np.eye(text.vocab_size(self.vocabulary), dtype=np.float32)[actions[:, 1:]]
-        return {"policy": next_tokens, "self": next_tokens}
+        next_ids = actions[:, 1:].astype(np.int32)
+        policy = np.eye(text.vocab_size(self.vocabulary), dtype=np.float32)[next_ids]
+        return {"policy": policy, "self": next_ids}
 
     def corpus_rows(self, count: int, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """``count`` corpus lines as training rows, rewarded by the checker."""
         rng = np.random.default_rng([seed, 5])
         lines = [self.corpus[i] for i in rng.integers(0, len(self.corpus), count)]
         ids = text.encode(lines, self.vocabulary, self.length + 2)
-        next_tokens = np.eye(text.vocab_size(self.vocabulary), dtype=np.float32)[ids[:, 1:]]
+        next_ids = ids[:, 1:].astype(np.int32)
+        policy = np.eye(text.vocab_size(self.vocabulary), dtype=np.float32)[next_ids]
         rewards = reward_functions.score(lines, self.checker)
-        return ids[:, :-1], {"policy": next_tokens, "self": next_tokens, "reward": rewards}
+        return ids[:, :-1], {"policy": policy, "self": next_ids, "reward": rewards}
 
     def mix_rows(self, x: np.ndarray, y: dict[str, np.ndarray],
                  seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -22,8 +22,20 @@ def load_checkpoint(path: str) -> keras.Model:
         raise FileNotFoundError(f"No checkpoint at {path!r}.")
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path!r} is not a .keras file (a .keras file is a zip archive).")
+    with zipfile.ZipFile(path) as archive:
+        members = set(archive.namelist())
+        if not {"config.json", "metadata.json"} <= members:
+            raise ValueError(f"{path!r} is a zip archive but not a Keras model file: it lacks "
+                             "config.json / metadata.json (save with model.save('x.keras')).")
+        broken = archive.testzip()
+    if broken is not None:
+        raise ValueError(f"{path!r} is corrupted: its member {broken!r} fails its CRC check "
+                         "(a torn copy or write); use an intact copy of the checkpoint.")
     try:
         return keras.saving.load_model(path, safe_mode=True)
     except ValueError as error:
         raise ValueError(f"Refusing to load {path!r} with safe_mode=True: "
+                         f"{' '.join(str(error).split())[:300]}") from None
+    except (KeyError, OSError, zipfile.BadZipFile) as error:
+        raise ValueError(f"Cannot load {path!r}: {type(error).__name__}: "
                          f"{' '.join(str(error).split())[:300]}") from None

@@ -1,15 +1,19 @@
 """The SavedModel writer: TF Serving's layout, atomic versions, a fresh-process check.
 
-The version is written into a temporary folder beside it and renamed into place, so a
-failure never leaves a half-written version. After writing, a fresh Python process loads it
-with ``tf.saved_model.load`` and runs every signature on a sample batch; the results must
-match each signature's reference (the model's own ``predict`` / ``generate``; max abs diff
-≤ 1e-5).
+The version is written into a temporary folder beside it, checked there — a fresh Python
+process loads it with ``tf.saved_model.load`` and runs every signature on a sample batch; the
+results must match each signature's reference (the model's own ``predict`` / ``generate``;
+max abs diff ≤ 1e-5) — and then renamed into place, so a failure or a kill never leaves a
+half-written or unchecked version. A lock on the ``base_dir`` folder, held from choosing
+the version to the rename, makes concurrent exports take successive versions; staging folders
+of exports that died are removed by the next one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import os
 import shutil
 import sys
@@ -113,44 +117,98 @@ def export_for_serving(
     base_dir = os.fspath(base_dir)
     _checks.positive_int(version, "version", allow_none=True)
     _check_writable(base_dir)
-    version = _next_version(base_dir) if version is None else version
-    target = os.path.join(base_dir, str(version))
-    if os.path.exists(target) and not overwrite:
-        raise ValueError(f"Version {version} already exists at {target}; pass overwrite=True "
-                         "(--overwrite) to replace it, or choose another version.")
+    if version is not None and os.path.exists(os.path.join(base_dir, str(version))) and (
+            not overwrite):
+        raise _exists(version, os.path.join(base_dir, str(version)))
     signatures = serving_signatures(model, generate_length, temperature, top_k)
-    os.makedirs(base_dir, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{version}-incomplete-", dir=base_dir)
     try:
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        for name, signature in signatures.items():
-            archive.add_endpoint(name, signature.fn, input_signature=signature.input_specs)
-        archive.write_out(staging, verbose=False)
-        move_into_place(staging, target)
-    finally:
-        if os.path.exists(staging):
-            shutil.rmtree(staging, ignore_errors=True)
-
-    text = describe_signatures(target)
-    diffs: dict[str, float] = {}
-    if verify:
-        inputs = sample_inputs(model)
-        served = run_in_fresh_process(target, inputs)
-        for name, arrays in inputs.items():
-            expected = signatures[name].reference(arrays)
-            got = served.get(name, {})
-            if set(got) != set(expected):
-                diffs[name] = float("inf")
-                continue
-            diffs[name] = max(float(np.max(np.abs(np.asarray(got[k], np.float64)
-                                                  - np.asarray(expected[k], np.float64))))
-                              for k in expected)
+        os.makedirs(base_dir, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"`base_dir` {base_dir!r} cannot be created or written: "
+                         f"{error.strerror or error}.") from None
+    # Held from choosing the version to the rename: of two concurrent exports one waits,
+    # then takes the next version (or finds its fixed version taken). Any staging folder
+    # found while holding it belongs to an export that died.
+    with _export_lock(base_dir):
+        _remove_stale_staging(base_dir)
+        version = _next_version(base_dir) if version is None else version
+        target = os.path.join(base_dir, str(version))
+        if os.path.exists(target) and not overwrite:
+            raise _exists(version, target)
+        staging = tempfile.mkdtemp(prefix=f".{version}-incomplete-", dir=base_dir)
+        try:
+            archive = keras.export.ExportArchive()
+            archive.track(model)
+            for name, signature in signatures.items():
+                for resource in signature.resources:
+                    archive.track(resource)
+                archive.add_endpoint(name, signature.fn, input_signature=signature.input_specs)
+            archive.write_out(staging, verbose=False)
+            text = describe_signatures(staging)
+            # Verified before the rename: a version in place has been checked.
+            diffs = _verify(model, signatures, staging) if verify else {}
+            move_into_place(staging, target)
+        finally:
+            if os.path.exists(staging):
+                shutil.rmtree(staging, ignore_errors=True)
     ok = all(d <= TOLERANCE for d in diffs.values())
     return ExportReport(path=target, version=version, signatures=text, max_abs_diff=diffs, ok=ok)
 
 
+def _exists(version: int, target: str) -> ValueError:
+    return ValueError(f"Version {version} already exists at {target}; pass overwrite=True "
+                      "(--overwrite) to replace it, or choose another version.")
+
+
+@contextlib.contextmanager
+def _export_lock(base_dir: str):
+    """An exclusive ``flock`` on the ``base_dir`` folder itself (released if the process dies).
+
+    Locking the folder rather than a file in it leaves nothing behind for TF Serving to see.
+    """
+    descriptor = os.open(base_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
+
+
+def _remove_stale_staging(base_dir: str) -> None:
+    for name in os.listdir(base_dir):
+        if name.startswith(".") and ("-incomplete-" in name or name.startswith(".replaced-")):
+            shutil.rmtree(os.path.join(base_dir, name), ignore_errors=True)
+
+
+def _verify(model: keras.Model, signatures: dict, saved_model_dir: str) -> dict[str, float]:
+    """For each signature, the largest difference between the reloaded export and its reference."""
+    inputs = sample_inputs(model)
+    served = run_in_fresh_process(saved_model_dir, inputs)
+    diffs: dict[str, float] = {}
+    for name, arrays in inputs.items():
+        expected = signatures[name].reference(arrays)
+        got = served.get(name, {})
+        diffs[name] = (max(_difference(got[k], expected[k]) for k in expected)
+                       if set(got) == set(expected) else float("inf"))
+    return diffs
+
+
 # ------------------------------------------------------------------------- inspection
+def _difference(got: np.ndarray, expected: np.ndarray) -> float:
+    """Largest absolute difference; for strings 0 when all are equal, else infinity."""
+    got, expected = np.asarray(got), np.asarray(expected)
+    if got.dtype.kind in "OSU" or expected.dtype.kind in "OSU":
+        same = got.shape == expected.shape and all(
+            (a.decode() if isinstance(a, bytes) else a) == (b.decode() if isinstance(b, bytes)
+                                                             else b)
+            for a, b in zip(got.ravel(), expected.ravel()))
+        return 0.0 if same else float("inf")
+    if got.shape != expected.shape:
+        return float("inf")
+    return float(np.max(np.abs(got.astype(np.float64) - expected.astype(np.float64)),
+                        initial=0.0))
+
+
 def describe_signatures(saved_model_dir: str) -> str:
     """The signatures as ``saved_model_cli show --dir D --all`` lists them."""
     from tensorflow.python.tools import saved_model_utils
@@ -181,12 +239,18 @@ def describe_signatures(saved_model_dir: str) -> str:
     return "\n".join(lines)
 
 
+def _storable(array: np.ndarray) -> np.ndarray:
+    """Strings as fixed-width bytes, so ``.npz`` files need no pickling."""
+    array = np.asarray(array)
+    return array.astype(bytes) if array.dtype.kind in "OU" else array
+
+
 def run_in_fresh_process(saved_model_dir: str, inputs: dict[str, dict[str, np.ndarray]],
                          timeout: float = 600) -> dict[str, dict[str, np.ndarray]]:
     """Run signatures on inputs in a new Python process (``tf.saved_model.load``)."""
     with tempfile.TemporaryDirectory() as tmp:
         source, result = os.path.join(tmp, "inputs.npz"), os.path.join(tmp, "outputs.npz")
-        np.savez(source, **{f"{sig}/{key}": value for sig, arrays in inputs.items()
+        np.savez(source, **{f"{sig}/{key}": _storable(value) for sig, arrays in inputs.items()
                             for key, value in arrays.items()})
         run_module("keras_selfevo.export.saved_model", [saved_model_dir, source, result],
                    f"Reloading {saved_model_dir}", timeout)
@@ -208,7 +272,7 @@ def _fresh_process_main(saved_model_dir: str, source: str, result: str) -> None:
     outputs = {}
     for signature, arrays in inputs.items():
         values = loaded.signatures[signature](**{k: tf.constant(v) for k, v in arrays.items()})
-        outputs.update({f"{signature}/{k}": v.numpy() for k, v in values.items()})
+        outputs.update({f"{signature}/{k}": _storable(v.numpy()) for k, v in values.items()})
     np.savez(result, **outputs)
 
 

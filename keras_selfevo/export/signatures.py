@@ -56,6 +56,11 @@ def sample_inputs(model: keras.Model, batch: int = 3, time: int = 6,
             shape = [batch] + [time if d is None else d for d in spec.shape[1:]]
             if spec.name == "seed":
                 arrays[spec.name] = rng.integers(0, 2**31 - 1, size=shape).astype(np.int32)
+            elif spec.dtype == tf.string:
+                characters = list(getattr(model, "vocabulary", None) or "ab")
+                arrays[spec.name] = np.array(["".join(rng.choice(characters, time))
+                                              for _ in range(int(np.prod(shape)))],
+                                             dtype=object).reshape(shape)
             elif spec.dtype.is_floating:
                 arrays[spec.name] = rng.uniform(size=shape).astype(np.float32)
             else:

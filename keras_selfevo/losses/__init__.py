@@ -23,8 +23,10 @@ from keras_selfevo.losses.reward_weighting import (
     get_reward_weighting,
 )
 from keras_selfevo.losses.self_supervised_loss import (
+    SELF_LOSSES,
     SelfSupervisedLoss,
     binary_crossentropy_elements,
+    sparse_categorical_elements,
 )
 
 __all__ = [
@@ -35,9 +37,11 @@ __all__ = [
     "RawWeighting",
     "RewardWeightedSquaredLoss",
     "RewardWeighting",
+    "SELF_LOSSES",
     "SelfSupervisedLoss",
     "WEIGHTINGS",
     "binary_crossentropy_elements",
     "get_reward_weighting",
+    "sparse_categorical_elements",
     "squared_error_per_sample",
 ]

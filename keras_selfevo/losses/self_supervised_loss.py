@@ -15,6 +15,20 @@ def binary_crossentropy_elements(
     )
 
 
+# The self-losses SelfEvolvingModel.compile accepts: BCE for images (and one-hot targets),
+# the next-token log-likelihood (softmax cross-entropy over integer ids) for language.
+SELF_LOSSES = ("binary_crossentropy", "sparse_categorical_crossentropy")
+
+
+def sparse_categorical_elements(
+    target: tf.Tensor, output: tf.Tensor, from_logits: bool = True
+) -> tf.Tensor:
+    """Per-position ``-log p(target)`` in float32: ids ``[batch, ...]``, scores ``[..., vocab]``."""
+    return keras.ops.sparse_categorical_crossentropy(
+        tf.cast(target, tf.int32), tf.cast(output, tf.float32), from_logits=from_logits
+    )
+
+
 @keras.saving.register_keras_serializable(package="keras_selfevo")
 class SelfSupervisedLoss(keras.losses.Loss):
     """Binary cross-entropy self-loss ``L_self``, valued as ``keras.losses.BinaryCrossentropy``.

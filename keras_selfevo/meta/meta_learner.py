@@ -251,6 +251,12 @@ class MetaLearner(keras.Model):
                 "MetaLearner data must be ((support_x, support_y), (query_x, query_y)) with a "
                 "leading meta-batch axis."
             ) from None
+        for name, inputs, targets in (("support", support_x, support_y),
+                                      ("query", query_x, query_y)):
+            if (inputs.shape[1] is not None and targets.shape[1] is not None
+                    and inputs.shape[1] != targets.shape[1]):
+                raise ValueError(f"{name}_x holds {inputs.shape[1]} examples per task but "
+                                 f"{name}_y holds {targets.shape[1]}; they must match.")
         if support_x.shape[2:] != query_x.shape[2:]:
             raise ValueError(
                 f"support_x {support_x.shape} and query_x {query_x.shape} must have the same "
@@ -374,6 +380,9 @@ class MetaLearner(keras.Model):
         """
         steps = steps or self.eval_inner_steps or self.inner_steps
         _checks.positive_int(steps, "steps")
+        if len(support_x) != len(support_y):
+            raise ValueError(f"`support_x` holds {len(support_x)} examples but `support_y` "
+                             f"{len(support_y)}; they must match.")
         fast = self.fast_weights(tf.convert_to_tensor(support_x),
                                  tf.convert_to_tensor(support_y), steps)
         try:

@@ -27,7 +27,7 @@ from keras_selfevo.evolve.environments import (
 )
 from keras_selfevo.evolve.loop import KEEP, SelfEvolution
 from keras_selfevo.evolve.rewards import CHECKERS
-from keras_selfevo.losses import FilterWeighting
+from keras_selfevo.losses import SELF_LOSSES, FilterWeighting
 from keras_selfevo.plotting import save_curves
 from keras_selfevo.recipes import data, schema
 from keras_selfevo.recipes.schema import Field
@@ -83,6 +83,8 @@ FIELDS: dict[str, Field] = {
     "checker": Field("arithmetic", (str,), f"one of {CHECKERS}", schema.one_of(*CHECKERS)),
     "corpus_fraction": Field(0.0, schema.NUMBER, "a number in [0, 1]", schema.unit_interval),
     "baseline": Field(True, (bool,), "true or false"),
+    "self_loss": Field(None, schema.OPTIONAL_STR, f"one of {SELF_LOSSES} or null (the model's "
+                       "default)", lambda v, k: v is None or _checks.one_of(v, k, SELF_LOSSES)),
 }
 _LOOP_KEYS = ("samples_per_generation", "samples_per_observation", "epochs_per_generation",
               "batch_size", "temperature", "epsilon", "keep", "top_fraction", "min_reward",
@@ -115,7 +117,8 @@ def _recompile(model: keras.Model, config: dict[str, Any], alpha: float,
     weighting: Any = config["reward_weighting"]
     if weighting == "filter" and config["reward_threshold"] is not None:
         weighting = FilterWeighting(threshold=float(config["reward_threshold"]))
-    model.compile(optimizer=keras.optimizers.Adam(rate), alpha=alpha,
+    extra = {} if config["self_loss"] is None else {"self_loss": config["self_loss"]}
+    model.compile(**extra, optimizer=keras.optimizers.Adam(rate), alpha=alpha,
                   reward_weighting=weighting, masked_self_loss=model.has_mask_output)
 
 

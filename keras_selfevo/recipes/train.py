@@ -16,15 +16,19 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from typing import Any
 
+import h5py
 import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_selfevo import distribute, zoo
+from keras_selfevo import _checks, distribute, zoo
+from keras_selfevo.data import text
+from keras_selfevo.losses import SELF_LOSSES
 from keras_selfevo.plotting import save_curves
 from keras_selfevo.recipes import data, schema
 from keras_selfevo.recipes.schema import Field
@@ -49,9 +53,29 @@ FIELDS: dict[str, Field] = {
     "alpha": Field(0.5, schema.NUMBER, "a number in [0, 1]", schema.unit_interval),
     "reward_weighting": Field("raw", (str,), "a weighting name"),
     "masked_self_loss": Field(False, (bool,), "true or false"),
+    "self_loss": Field(None, schema.OPTIONAL_STR, f"one of {SELF_LOSSES} or null (the model's "
+                       "default)", lambda v, k: v is None or _checks.one_of(v, k, SELF_LOSSES)),
     "metrics": Field([], (list,), "a list of metric names"),
     "steps_per_execution": Field(1, (int,), "a positive integer", schema.positive_int),
+    "steps_per_epoch": Field(None, schema.OPTIONAL_INT, "a positive integer or null (the "
+                             "whole split; corpora need it)", schema.positive_int),
+    "optimizer": Field("adam", (str,), "'adam' or 'adamw'", schema.one_of("adam", "adamw")),
+    "beta_1": Field(0.9, schema.NUMBER, "a number in [0, 1)",
+                    lambda v, k: _checks.number(v, k, 0.0, 1.0, high_open=True)),
+    "beta_2": Field(0.999, schema.NUMBER, "a number in [0, 1)",
+                    lambda v, k: _checks.number(v, k, 0.0, 1.0, high_open=True)),
+    "weight_decay": Field(0.0, schema.NUMBER, "a number ≥ 0",
+                          lambda v, k: _checks.number(v, k, 0.0)),
+    "clip_norm": Field(None, schema.OPTIONAL_NUMBER, "a positive number or null",
+                       schema.positive_number),
+    "warmup_steps": Field(0, (int,), "an integer ≥ 0", lambda v, k: _checks.non_negative_int(v, k)),
+    "min_learning_rate": Field(None, schema.OPTIONAL_NUMBER, "a positive number or null (cosine "
+                               "decay to it over the run when set)", schema.positive_number),
+    "eval_window": Field(64, (int,), "a positive integer", schema.positive_int),
+    "sample_length": Field(300, (int,), "an integer ≥ 0",
+                           lambda v, k: _checks.non_negative_int(v, k)),
     "deterministic": Field(False, (bool,), "true or false"),
+    "jit_compile": Field(False, (bool,), "true or false (compile the step with XLA)"),
 }
 
 
@@ -67,7 +91,35 @@ def load_train_recipe(recipe_dir: str, **overrides: Any) -> dict[str, Any]:
         raise ValueError(f"{path}: `model` is required.")
     if config["dataset"] is None:
         raise ValueError(f"{path}: `dataset` is required.")
+    if data.is_corpus(config) and not (config["steps_per_epoch"] and config["sequence_length"]):
+        raise ValueError(f"{path}: a corpus ({config['dataset']}) trains on random windows: set "
+                         "`steps_per_epoch` and `sequence_length`.")
     return config
+
+
+def _optimizer(config: dict[str, Any]) -> keras.optimizers.Optimizer:
+    """Adam or AdamW with the recipe's betas, clipping and learning-rate schedule.
+
+    With ``min_learning_rate``, the rate warms up linearly over ``warmup_steps`` and then
+    follows a cosine down to ``min_learning_rate`` at the last step (nanoGPT's schedule).
+    AdamW decays only weights of rank ≥ 2 (matrices, embeddings), as nanoGPT does.
+    """
+    rate: Any = config["learning_rate"]
+    total = config["epochs"] * (config["steps_per_epoch"] or 0)
+    if config["min_learning_rate"] is not None:
+        if not total:
+            raise ValueError("`min_learning_rate` needs `steps_per_epoch` (the schedule's "
+                             "length).")
+        warmup = config["warmup_steps"]
+        rate = keras.optimizers.schedules.CosineDecay(
+            0.0 if warmup else rate, max(1, total - warmup),
+            alpha=config["min_learning_rate"] / config["learning_rate"],
+            warmup_target=rate if warmup else None, warmup_steps=warmup)
+    common = dict(learning_rate=rate, beta_1=config["beta_1"], beta_2=config["beta_2"],
+                  global_clipnorm=config["clip_norm"])
+    if config["optimizer"] == "adamw":
+        return keras.optimizers.AdamW(weight_decay=config["weight_decay"], **common)
+    return keras.optimizers.Adam(**common)
 
 
 def build_model(config: dict[str, Any], info: dict[str, Any]) -> keras.Model:
@@ -77,11 +129,78 @@ def build_model(config: dict[str, Any], info: dict[str, Any]) -> keras.Model:
     the builder arguments the recipe leaves open.
     """
     model = zoo.build(config["model"], **schema.model_arguments(config, info))
-    model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]),
+    extra = {} if config["self_loss"] is None else {"self_loss": config["self_loss"]}
+    optimizer = _optimizer(config)
+    if isinstance(optimizer, keras.optimizers.AdamW):
+        optimizer.exclude_from_weight_decay(
+            var_list=[v for v in model.trainable_variables if len(v.shape) < 2])
+    model.compile(**extra, optimizer=optimizer,
                   alpha=float(config["alpha"]), reward_weighting=config["reward_weighting"],
                   masked_self_loss=config["masked_self_loss"], metrics=config["metrics"] or None,
-                  steps_per_execution=config["steps_per_execution"])
+                  steps_per_execution=config["steps_per_execution"],
+                  jit_compile=config["jit_compile"])
     return model
+
+
+def _backup_readable(weights: str, metadata: str) -> bool:
+    try:
+        with h5py.File(weights, "r"), open(metadata) as handle:
+            return int(json.load(handle)["epoch"]) >= 0
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _recover_backup(backup: str) -> None:
+    """Fall back to the backup before the last one when the last is damaged.
+
+    BackupAndRestore keeps two (``double_checkpoint=True``); a write cut off by a kill leaves
+    the last one unreadable, and the one before it is restored in its place.
+    """
+    weights = os.path.join(backup, "latest.weights.h5")
+    metadata = os.path.join(backup, "training_metadata.json")
+    if not os.path.isdir(backup) or _backup_readable(weights, metadata):
+        return
+    if not _backup_readable(weights + ".bkp", metadata + ".bkp"):
+        return  # nothing better to offer; the metadata check names the file
+    print(f"[train] the last backup in {backup} is damaged (a write was interrupted); "
+          "resuming from the one before it", file=sys.stderr)
+    shutil.copyfile(weights + ".bkp", weights)
+    shutil.copyfile(metadata + ".bkp", metadata)
+
+
+def _resumed_epoch(metadata: str, output: str) -> int:
+    """The epoch an interrupted run stopped at, from BackupAndRestore's metadata file."""
+    try:
+        with open(metadata) as handle:
+            return int(json.load(handle)["epoch"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"`--resume`: the backup's metadata file {metadata!r} is unreadable "
+                         f"({error}); it was probably cut off by an interruption. Start over "
+                         f"with another --output, or delete {os.path.dirname(metadata)!r} to "
+                         f"train again in {output!r}.") from None
+
+
+class TrainingRate(keras.callbacks.Callback):
+    """Steps per second of ``fit`` after ``warmup`` steps (tracing and compiling excluded)."""
+
+    def __init__(self, warmup: int = 20):
+        super().__init__()
+        self.warmup, self.steps, self.rate = warmup, 0, None
+        self._start = self._first = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._first = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.steps += 1
+        if self.steps == self.warmup:
+            self._start = time.perf_counter()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        now = time.perf_counter()
+        self.seconds = now - (self._first or now)
+        if self._start is not None and self.steps > self.warmup:
+            self.rate = (self.steps - self.warmup) / (now - self._start)
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -143,13 +262,22 @@ def train(recipe_dir: str, output: str | None = None, *, epochs: int | None = No
         raise ValueError(f"Unknown `--strategy` {strategy!r}; expected one of "
                          f"{distribute.STRATEGIES}.")
     output = schema.output_folder(recipe_dir, output)
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise ValueError(f"`--output` {output!r} is an existing file; expected a folder (new "
+                         "or from an earlier run).")
     backup = os.path.join(output, "backup")
     schema.check_resume(output, "backup", resume, "interrupted run")
+    if resume:
+        _recover_backup(backup)
+    if resume and os.path.isfile(os.path.join(backup, "training_metadata.json")):
+        _resumed_epoch(os.path.join(backup, "training_metadata.json"), output)  # readable?
     if config["deterministic"]:
         tf.config.experimental.enable_op_determinism()
     chosen = distribute.get_strategy(strategy)  # before any other TensorFlow work
     keras.utils.set_random_seed(config["seed"])
-    train_arrays, validation_arrays, info = data.read_data(config)
+    corpus = data.is_corpus(config)
+    train_arrays, validation_arrays, info = (data.read_corpus(config) if corpus
+                                             else data.read_data(config))
 
     chief = distribute.is_chief()
     # Other workers keep their backups apart and write nothing else. Beside the chief's, not
@@ -162,22 +290,31 @@ def train(recipe_dir: str, output: str | None = None, *, epochs: int | None = No
     first_epoch = 0
     metadata = os.path.join(backup, "training_metadata.json")
     if resume and os.path.isfile(metadata):
-        with open(metadata) as handle:
-            first_epoch = int(json.load(handle)["epoch"])
+        first_epoch = _resumed_epoch(metadata, output)
 
     with chosen.scope():
         model = build_model(config, info)
-    to_model = data.to_model_inputs(config, info)
-    batches, steps = data.epoch_dataset(train_arrays, config["batch_size"], config["seed"],
-                                        first_epoch, config["epochs"], to_model)
-    validation = (data.validation_dataset(validation_arrays, config["batch_size"], to_model)
-                  if validation_arrays else None)
+    if corpus:
+        steps = config["steps_per_epoch"]
+        batches = data.window_batches(train_arrays, config["sequence_length"],
+                                      config["batch_size"], config["seed"], first_epoch * steps,
+                                      config["epochs"] * steps)
+        validation = None  # scored once at the end, over the whole split
+    else:
+        to_model = data.to_model_inputs(config, info)
+        batches, steps = data.epoch_dataset(train_arrays, config["batch_size"], config["seed"],
+                                            first_epoch, config["epochs"], to_model)
+        steps = config["steps_per_epoch"] or steps
+        validation = (data.validation_dataset(validation_arrays, config["batch_size"],
+                                              to_model) if validation_arrays else None)
+    rate = TrainingRate()
     logs = os.path.join(output if chief else scratch, "logs")
     history_csv = os.path.join(output if chief else scratch, "history.csv")
     callbacks = [
         EpochTimer(),
+        rate,
         keras.callbacks.CSVLogger(history_csv, append=resume),
-        keras.callbacks.BackupAndRestore(backup),
+        keras.callbacks.BackupAndRestore(backup, double_checkpoint=True),
         keras.callbacks.TensorBoard(logs),
     ]
     if chief:
@@ -191,12 +328,27 @@ def train(recipe_dir: str, output: str | None = None, *, epochs: int | None = No
     digest = weights_digest(model)
     result = {"output": output, "weights_sha256": digest, "initial_epoch": first_epoch,
               "history": None}
+    summary: dict[str, Any] = {"train_seconds": rate.seconds}
+    if rate.rate is not None:
+        summary["steps_per_second"] = rate.rate
+        if corpus:
+            summary["train_chars_per_second"] = (rate.rate * config["batch_size"]
+                                                 * config["sequence_length"])
+    if corpus and validation_arrays is not None:
+        summary["validation_nats_per_char"] = model.nats_per_char(validation_arrays,
+                                                                  config["eval_window"])
+    if corpus and config["sample_length"]:
+        prompt = train_arrays[None, :1]  # the corpus's first character
+        ids = model.generate(prompt, config["sample_length"], temperature=1.0,
+                             seed=config["seed"])
+        summary["sample"] = text.decode_stream(ids[0], info["vocabulary"])
+    result["summary"] = summary
     if chief:
         history = _read_history(history_csv)
         result["history"] = history
         with open(os.path.join(output, "history.json"), "w") as handle:
-            json.dump({"config": config, "history": history, "weights_sha256": digest}, handle,
-                      indent=2)
+            json.dump({"config": config, "history": history, "weights_sha256": digest,
+                       **summary}, handle, indent=2)
         keys = [k for k in ("loss", "self_loss", "reinforce_loss", "val_loss", "val_self_loss",
                             "val_reinforce_loss") if k in history]
         save_curves(history, keys, os.path.join(output, "loss_curve.png"),

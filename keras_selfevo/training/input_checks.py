@@ -55,6 +55,16 @@ def input_errors_as_value_errors():
         raise ValueError(re.sub(r"\\(['\"])", r"\1", found.group(1)).strip()) from None
 
 
+def _is_text_dtype(dtype: Any) -> bool:
+    """Whether a TensorFlow, NumPy or Keras dtype holds strings or Python objects."""
+    if isinstance(dtype, tf.DType):
+        return dtype == tf.string
+    try:
+        return np.dtype(dtype).kind in ("O", "S", "U")
+    except TypeError:
+        return str(dtype) == "string"
+
+
 class InputChecks:
     """The checks, as methods of :class:`~keras_selfevo.SelfEvolvingModel` (a mixin).
 
@@ -64,6 +74,22 @@ class InputChecks:
 
     def _needs_self(self) -> bool:
         return self.alpha.constant_value() != 0.0
+
+    def _self_classes(self) -> int | None:
+        """Width of the ``"self"`` output's last axis (the vocabulary), when known."""
+        outputs = getattr(self, "_outputs_struct", None)
+        tensor = outputs.get("self") if isinstance(outputs, Mapping) else outputs
+        width = getattr(tensor, "shape", [None])[-1] if tensor is not None else None
+        return width or getattr(self, "vocab_size", None)
+
+    def _self_output_like(self, target: tf.Tensor) -> bool:
+        """Whether ``target`` has the rank of the ``"self"`` output (not one axis fewer)."""
+        outputs = getattr(self, "_outputs_struct", None)
+        tensor = outputs.get("self") if isinstance(outputs, Mapping) else outputs
+        rank = getattr(getattr(tensor, "shape", None), "__len__", None)
+        if rank is None:  # a subclassed model: language models output [batch, time, vocab]
+            return target.shape.rank >= 3
+        return target.shape.rank == len(tensor.shape)
 
     def _needs_reinforce(self) -> bool:
         return self.alpha.constant_value() != 1.0
@@ -112,6 +138,10 @@ class InputChecks:
                         f'`y["{key}"]` is missing: with alpha={self.alpha!r} the reward term '
                         "needs y['policy'] and y['reward']."
                     )
+        for key in ("policy", "reward", "action"):
+            dtype = getattr(y.get(key), "dtype", None)
+            if dtype is not None and _is_text_dtype(dtype):
+                raise ValueError(f'`y["{key}"]` must hold numbers, got dtype {dtype!r}.')
         batch = first_tensor(x).shape[0] if tf.nest.flatten(x) else None
         for key in ("reward", "action"):
             shape = getattr(y.get(key), "shape", None)
@@ -127,6 +157,20 @@ class InputChecks:
                 '`y["self"]` is missing and the model has several inputs: give the self '
                 "target explicitly."
             )
+
+    def _check_policy_target(self, target: Any, output: Any) -> None:
+        """``y["policy"]`` must have the ``"policy"`` output's per-example shape."""
+        want, got = getattr(output, "shape", None), getattr(target, "shape", None)
+        if want is None or got is None or len(want) != len(got):
+            if want is not None and got is not None:
+                raise ValueError(f'`y["policy"]` has shape {tuple(got)} but the "policy" '
+                                 f"output has shape {tuple(want)}: one target per output "
+                                 "element is expected.")
+            return
+        for a, b in zip(tuple(want)[1:], tuple(got)[1:]):
+            if a is not None and b is not None and a != b:
+                raise ValueError(f'`y["policy"]` has shape {tuple(got)} but the "policy" '
+                                 f"output has shape {tuple(want)} (batch first).")
 
     def _runtime_checks(self, x: Any, y: Any) -> list[tf.Operation]:
         """Value checks on one batch (or whole arrays), as one assert op."""
@@ -155,9 +199,25 @@ class InputChecks:
             ))
         if self._needs_self():
             target = y.get("self", x if len(tf.nest.flatten(x)) == 1 else None)
-            if target is not None:
-                target = tf.cast(first_tensor(target), tf.float32)
-                name = '`y["self"]`' if "self" in y else "the input `x` (used as self target)"
+            name = '`y["self"]`' if "self" in y else "the input `x` (used as self target)"
+            classes = self._self_classes()
+            target = None if target is None else tf.convert_to_tensor(first_tensor(target))
+            ids = target is not None and (target.dtype.is_integer and classes is not None
+                                          and target.shape.rank is not None
+                                          and not self._self_output_like(target))
+            if target is not None and (self.categorical_self_loss or ids):
+                if target.dtype.is_floating or target.dtype == tf.string:
+                    raise ValueError(f"{name} must hold integer token ids for the self loss "
+                                     f"{self.self_loss!r}, got dtype {target.dtype.name}.")
+                target = tf.cast(target, tf.int64)
+                bound = tf.reduce_max(target) < classes if classes else tf.constant(True)
+                checks.append((
+                    tf.logical_and(tf.reduce_min(target) >= 0, bound),
+                    f"{name} must hold token ids in [0, {classes or 'vocab'}) for the "
+                    f"{self.self_loss} self-loss.",
+                ))
+            elif target is not None:
+                target = tf.cast(target, tf.float32)
                 # Two reductions, no boolean tensors of the target's size.
                 checks.append((
                     tf.logical_and(tf.reduce_min(target) >= 0, tf.reduce_max(target) <= 1),

@@ -14,13 +14,18 @@ from keras.src.models.model import functional_init_arguments
 from keras.src.saving import serialization_lib
 from keras.src.utils import tracking
 
+from keras_selfevo import _checks
 from keras_selfevo.distribute import multi_worker_logs
 from keras_selfevo.losses.reward_weighted_squared_loss import (
     per_sample_vector,
     squared_error_per_sample,
 )
 from keras_selfevo.losses.reward_weighting import RewardWeighting, get_reward_weighting
-from keras_selfevo.losses.self_supervised_loss import binary_crossentropy_elements
+from keras_selfevo.losses.self_supervised_loss import (
+    SELF_LOSSES,
+    binary_crossentropy_elements,
+    sparse_categorical_elements,
+)
 from keras_selfevo.training.alpha_schedules import AlphaSchedule, get_alpha
 from keras_selfevo.training.input_checks import (
     InputChecks,
@@ -158,6 +163,8 @@ class SelfEvolvingModel(InputChecks, keras.Model):
         reward_weighting: str | RewardWeighting | Callable[[tf.Tensor], tf.Tensor] = "raw",
         self_from_logits: bool = False,
         masked_self_loss: bool = False,
+        self_loss: str = "binary_crossentropy",
+        self_ignore_class: int | None = None,
         metrics: Any = None,
         weighted_metrics: Any = None,
         run_eagerly: bool = False,
@@ -178,6 +185,12 @@ class SelfEvolvingModel(InputChecks, keras.Model):
                 ``"filter"`` (batch median), a
                 :class:`~keras_selfevo.losses.RewardWeighting`, or a callable ``r -> w``.
             self_from_logits: The ``"self"`` output holds logits, not probabilities.
+            self_loss: ``"binary_crossentropy"`` (targets in [0, 1], the shape of the
+                ``"self"`` output) or ``"sparse_categorical_crossentropy"``: the next-token
+                log-likelihood, integer targets ``[batch, time]`` against scores
+                ``[batch, time, vocab]`` (logits with ``self_from_logits=True``).
+            self_ignore_class: With the categorical self-loss, a target id that does not
+                count (padding), e.g. ``keras_selfevo.data.text.PAD``.
             masked_self_loss: Count only masked elements in ``L_self``; needs a ``"mask"``
                 output. Where a batch has no masked element (evaluation), all count.
             metrics: Metrics of the ``"policy"`` output against ``y["policy"]``.
@@ -191,6 +204,10 @@ class SelfEvolvingModel(InputChecks, keras.Model):
         self.alpha = get_alpha(alpha)
         given_alpha = alpha
         self.reward_weighting = get_reward_weighting(reward_weighting)
+        self.self_loss = _checks.one_of(self_loss, "self_loss", SELF_LOSSES)
+        if self_ignore_class is not None:
+            _checks.non_negative_int(self_ignore_class, "self_ignore_class")
+        self.self_ignore_class = self_ignore_class
         self.self_from_logits = bool(self_from_logits)
         self.masked_self_loss = bool(masked_self_loss)
         self._check_output_names()
@@ -214,6 +231,8 @@ class SelfEvolvingModel(InputChecks, keras.Model):
             reward_weighting=self.reward_weighting,
             self_from_logits=self.self_from_logits,
             masked_self_loss=self.masked_self_loss,
+            self_loss=self.self_loss,
+            self_ignore_class=self.self_ignore_class,
             auto_scale_loss=auto_scale_loss,
         )
 
@@ -242,32 +261,63 @@ class SelfEvolvingModel(InputChecks, keras.Model):
             return y_pred.get("self"), y_pred.get("policy"), y_pred.get("mask")
         return y_pred, y_pred, None
 
+    @property
+    def categorical_self_loss(self) -> bool:
+        """Whether the self-loss is the next-token log-likelihood over integer targets."""
+        return getattr(self, "self_loss", "binary_crossentropy") != "binary_crossentropy"
+
     def _self_sums(self, x: Any, y: Mapping, output: tf.Tensor, mask: Any,
                    sample_weight: tf.Tensor | None) -> tuple[tf.Tensor, ...]:
-        """Local sums of the self-loss: (all positions, positions, masked, masked count)."""
+        """Local sums of the self-loss: (all positions, positions, masked, masked count).
+
+        A position is one prediction: for BCE, the mean over the last axis of one example's
+        elements; for the categorical loss, one target token (``self_ignore_class`` ones
+        do not count).
+        """
         target = y["self"] if "self" in y else first_tensor(x)
+        categorical = self.categorical_self_loss
+        # Token ids (one axis fewer than the scores) are the language models' self target
+        # whatever the loss; BCE scores them against their one-hot.
+        ids = target.dtype.is_integer and target.shape.rank == output.shape.rank - 1
+        output_shape = output.shape[1:-1] if categorical or ids else output.shape[1:]
         if (target.shape.rank is not None and output.shape.rank is not None
-                and target.shape[1:].is_fully_defined() and output.shape[1:].is_fully_defined()
-                and target.shape[1:] != output.shape[1:]):
+                and target.shape[1:].is_fully_defined() and output_shape.is_fully_defined()
+                and target.shape[1:] != output_shape):
             source = '`y["self"]`' if "self" in y else "the input `x`"
+            expected = (f"{output_shape} (the 'self' output {output.shape} without its "
+                        "vocabulary axis)" if categorical else f"{output.shape}")
             raise ValueError(
-                f"The self target ({source}) has shape {target.shape} but the 'self' output "
-                f"has shape {output.shape}."
+                f"The self target ({source}) has shape {target.shape} but the self loss "
+                f"{self.self_loss!r} needs per-example shape {expected}."
             )
-        elements = binary_crossentropy_elements(target, output, self.self_from_logits)
-        # Sum over positions of the per-position mean over the last axis.
-        last = tf.cast(tf.shape(elements)[-1], tf.float32)
-        if sample_weight is None:
-            weights = None
-            plain_sum = tf.reduce_sum(elements) / last
+        if categorical:
+            elements = sparse_categorical_elements(target, output, self.self_from_logits)
+            valid = (None if self.self_ignore_class is None else tf.cast(
+                tf.not_equal(tf.cast(target, tf.int32), self.self_ignore_class), tf.float32))
+            last = tf.constant(1.0)
         else:
+            if ids:
+                target = tf.one_hot(tf.cast(target, tf.int32), tf.shape(output)[-1])
+            elements = binary_crossentropy_elements(target, output, self.self_from_logits)
+            valid = None
+            # Sum over positions of the per-position mean over the last axis.
+            last = tf.cast(tf.shape(elements)[-1], tf.float32)
+        weights = None
+        if sample_weight is not None:
             weights = tf.reshape(sample_weight, [-1] + [1] * (elements.shape.rank - 1))
-            plain_sum = tf.reduce_sum(elements * weights) / last
-        positions = tf.cast(tf.size(elements), tf.float32) / last
+        if valid is not None:
+            elements = elements * valid
+            weights = valid if weights is None else weights * valid
+        plain_sum = tf.reduce_sum(elements if sample_weight is None else
+                                  elements * weights) / last
+        positions = (tf.cast(tf.size(elements), tf.float32) / last if valid is None
+                     else tf.reduce_sum(valid))
         if not self.masked_self_loss:
             return plain_sum, positions, tf.constant(0.0), tf.constant(0.0)
         mask = tf.cast(mask, tf.float32)
-        masked = elements * mask if weights is None else elements * mask * weights
+        if valid is not None:
+            mask = mask * valid
+        masked = elements * mask if sample_weight is None else elements * mask * weights
         return plain_sum, positions, tf.reduce_sum(masked), tf.reduce_sum(mask)
 
     def _loss_terms(self, x: Any, y: Any, y_pred: Any, sample_weight: Any) -> _LossTerms:
@@ -305,6 +355,7 @@ class SelfEvolvingModel(InputChecks, keras.Model):
             self_loss = tf.where(global_masked > 0, masked, self_loss)
         reinforce_loss = zero
         if self._needs_reinforce():
+            self._check_policy_target(y["policy"], policy_out)
             weights = self.reward_weighting(rewards, batch_rewards)
             errors = squared_error_per_sample(y["policy"], policy_out, y.get("action"))
             weighted = weights * errors if sample_weight is None else (

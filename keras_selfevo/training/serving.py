@@ -28,11 +28,14 @@ class ServingSignature:
         input_specs: Named ``tf.TensorSpec`` of its inputs (batch size free).
         reference: The same outputs computed eagerly by the model's own API, from a dict of
             NumPy inputs keyed by spec name.
+        resources: TensorFlow resources ``fn`` uses besides the model's variables (lookup
+            tables), which the export must save with it.
     """
 
     fn: Callable[..., dict[str, tf.Tensor]]
     input_specs: list[tf.TensorSpec]
     reference: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
+    resources: tuple = ()
 
 
 def input_specs(model: keras.Model) -> list[tf.TensorSpec]:

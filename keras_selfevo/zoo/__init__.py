@@ -1,6 +1,8 @@
 """Ready models: ``kse.zoo.build(name, **overrides)`` and ``kse.zoo.names()``."""
 
 from keras_selfevo.zoo.char_rnn import CharRNN
+from keras_selfevo.zoo.gpt import GPT
+from keras_selfevo.zoo.language_model import LanguageModel
 from keras_selfevo.zoo.registry import arguments, build, commands, names
 
-__all__ = ["CharRNN", "arguments", "build", "commands", "names"]
+__all__ = ["CharRNN", "GPT", "LanguageModel", "arguments", "build", "commands", "names"]

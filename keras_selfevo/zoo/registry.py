@@ -11,6 +11,7 @@ import keras
 from keras_selfevo.layers import ConvBlock, RandomMasking
 from keras_selfevo.training import SelfEvolvingModel
 from keras_selfevo.zoo.char_rnn import CharRNN
+from keras_selfevo.zoo.gpt import GPT
 
 _BUILDERS: dict[str, Callable[..., keras.Model]] = {}
 _COMMANDS: dict[str, tuple[str, ...]] = {}
@@ -107,6 +108,21 @@ def char_rnn(vocab_size: int | None = None, vocabulary: str | None = None, embed
     _seeded(seed)
     model = CharRNN(vocab_size=vocab_size, vocabulary=vocabulary, embed_dim=embed_dim,
                     units=units, num_layers=num_layers, cell=cell, dropout=dropout)
+    model.build((None, None))
+    return model
+
+
+@_register("gpt", ("train", "evolve"))
+def gpt(vocab_size: int | None = None, vocabulary: str | None = None, num_layers: int = 4,
+        num_heads: int = 4, width: int = 128, block_size: int = 64, dropout: float = 0.0,
+        seed: int | None = None) -> GPT:
+    """A decoder-only Transformer on keras-hub layers (:class:`GPT`), built.
+
+    The defaults are nanoGPT's CPU "baby GPT": 4 layers, 4 heads, width 128, block 64.
+    """
+    _seeded(seed)
+    model = GPT(vocab_size=vocab_size, vocabulary=vocabulary, num_layers=num_layers,
+                num_heads=num_heads, width=width, block_size=block_size, dropout=dropout)
     model.build((None, None))
     return model
 

@@ -137,5 +137,5 @@ def test_generation_environment_scores_and_trains_a_char_rnn():
         1, verbose=0)
     assert 0 <= history[1]["mean_reward"] <= 1 and 0 < history[1]["distinct"] <= 1
     x, y = env.corpus_rows(2, seed=0)
-    assert x.shape == (2, 10) and y["self"].shape == (2, 10, 15)
+    assert x.shape == (2, 10) and y["self"].shape == (2, 10) and y["policy"].shape == (2, 10, 15)
     np.testing.assert_array_equal(y["reward"], [1.0, 1.0])

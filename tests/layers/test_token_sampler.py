@@ -40,3 +40,17 @@ def test_layer_helper_and_errors():
         layers.TokenSampler(temperature=-1.0)
     with pytest.raises(ValueError, match="`top_k` must be None or a positive integer"):
         layers.TokenSampler(top_k=0)
+
+
+def test_top_p_keeps_the_smallest_nucleus():
+    # Probabilities 0.4, 0.3, 0.2, 0.1: top_p 0.6 keeps 0.4 and 0.3 (0.4 alone is < 0.6).
+    logits = np.repeat(LOGITS, 20000, axis=0)
+    ids = layers.sample_tokens(logits, 1.0, seed=tf.constant([3, 4]), top_p=0.6).numpy()
+    freq = np.bincount(ids, minlength=4) / len(ids)
+    assert freq[0] == 0 and freq[1] == 0
+    np.testing.assert_allclose(freq[2:], [3 / 7, 4 / 7], atol=0.015)
+    # A nucleus smaller than the top id keeps the top id only.
+    ids = layers.sample_tokens(logits[:50], 1.0, seed=tf.constant([3, 4]), top_p=0.1).numpy()
+    assert ids.tolist() == [3] * 50
+    with pytest.raises(ValueError, match=r"`top_p` must be None or a number in \(0, 1\]"):
+        layers.sample_tokens(logits, 1.0, top_p=0.0)

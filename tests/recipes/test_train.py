@@ -86,27 +86,37 @@ def test_missing_recipe_is_one_line(tmp_path, capsys):
     assert "No recipe at" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_resume_after_kill_continues_and_matches_an_uninterrupted_run(tmp_path, glyphs_small_dir):
-    recipe = _recipe(tmp_path, epochs=30, batch_size=40, deterministic=True)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    full = subprocess.run(_command(recipe, tmp_path / "full", glyphs_small_dir, "--strategy",
-                                   "default"), capture_output=True, text=True, env=env,
-                          timeout=600)
-    assert full.returncode == 0, full.stderr[-2000:]
+def _run(command, env):
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
 
-    out = tmp_path / "killed"
-    process = subprocess.Popen(_command(recipe, out, glyphs_small_dir, "--strategy", "default"),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    metadata = out / "backup" / "training_metadata.json"
+
+def _kill_at_epoch(command, env, metadata, epoch):
+    """Start a training run and kill -9 it once ``metadata`` records ``epoch``."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env=env)
     deadline = time.time() + 300
     while time.time() < deadline and process.poll() is None:
-        if metadata.exists() and json.loads(metadata.read_text() or "{}").get("epoch", 0) >= 3:
+        if metadata.exists() and json.loads(metadata.read_text() or "{}").get("epoch", 0) >= (
+                epoch):
             break
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+
+
+@pytest.mark.slow
+def test_resume_after_kill_continues_and_matches_an_uninterrupted_run(tmp_path, glyphs_small_dir):
+    recipe = _recipe(tmp_path, epochs=30, batch_size=40, deterministic=True)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    full = _run(_command(recipe, tmp_path / "full", glyphs_small_dir, "--strategy", "default"),
+                env)
+
+    out = tmp_path / "killed"
+    _kill_at_epoch(_command(recipe, out, glyphs_small_dir, "--strategy", "default"), env,
+                   out / "backup" / "training_metadata.json", 3)
 
     resumed = subprocess.run(_command(recipe, out, glyphs_small_dir, "--strategy", "default",
                                       "--resume"), capture_output=True, text=True, env=env,
@@ -156,3 +166,26 @@ def test_two_workers_train_together(tmp_path, glyphs_small_dir):
     assert len(history["loss"]) == 2
     # Each worker removed its own backup when training ended.
     assert not (out / "backup").exists() and not (out / "backup-worker-1").exists()
+
+
+@pytest.mark.slow
+def test_resume_after_a_torn_backup_write_falls_back_to_the_one_before(tmp_path,
+                                                                      glyphs_small_dir):
+    recipe = _recipe(tmp_path, epochs=8, batch_size=40, deterministic=True)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    full = _run(_command(recipe, tmp_path / "full", glyphs_small_dir, "--strategy", "default"),
+                env)
+    out = tmp_path / "torn"
+    backup = out / "backup"
+    _kill_at_epoch(_command(recipe, out, glyphs_small_dir, "--strategy", "default"), env,
+                   backup / "training_metadata.json.bkp", 2)
+    weights = backup / "latest.weights.h5"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # a torn write
+    earlier = json.loads((backup / "training_metadata.json.bkp").read_text())["epoch"]
+    resumed = subprocess.run(_command(recipe, out, glyphs_small_dir, "--strategy", "default",
+                                      "--resume"), capture_output=True, text=True, env=env,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming from the one before it" in resumed.stderr
+    assert f"[train] resumed at epoch {earlier}" in resumed.stdout
+    assert _digest(resumed.stdout) == _digest(full.stdout)

@@ -13,6 +13,8 @@ CASES = {
     "conv4": ({"num_classes": 5}, IMAGES, (2, 5)),
     "char_rnn": ({"vocabulary": "()[]"}, TOKENS, {"self": (2, 9, 7), "policy": (2, 9, 7)}),
     "sinusoid_mlp": ({}, np.linspace(-5, 5, 4, dtype=np.float32)[:, None], (4, 1)),
+    "gpt": ({"vocabulary": "()[]", "num_layers": 1, "num_heads": 2, "width": 8, "block_size": 16},
+            TOKENS, {"self": (2, 9, 7), "policy": (2, 9, 7)}),
 }
 
 

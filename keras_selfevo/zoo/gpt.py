@@ -1,0 +1,94 @@
+"""GPT: a decoder-only Transformer language model built from keras-hub layers."""
+
+from __future__ import annotations
+
+import keras
+import keras_hub
+import tensorflow as tf
+
+from keras_selfevo import _checks
+from keras_selfevo.zoo.language_model import LanguageModel
+
+
+@keras.saving.register_keras_serializable(package="keras_selfevo")
+class GPT(LanguageModel):
+    """Token + position embedding → pre-LayerNorm causal Transformer blocks → tied logits.
+
+    nanoGPT's architecture with keras-hub's layers: ``TokenAndPositionEmbedding``, then
+    ``num_layers`` × ``TransformerDecoder`` (causal self-attention, GELU MLP of
+    ``4 * width``, LayerNorm before each sub-layer), a final LayerNorm, and logits from the
+    transposed token embedding (tied weights). Outputs ``{"self": logits, "policy":
+    softmax(logits)}`` of shape ``[batch, time, vocab]``; ``time`` is at most
+    ``block_size``, and generation beyond it sees the last ``block_size`` tokens.
+
+    Args:
+        vocab_size: Number of token ids; derived from ``vocabulary`` when that is given.
+        vocabulary: The characters (ids follow ``<pad>``, ``<bos>``, ``<eos>``).
+        num_layers: Transformer blocks.
+        num_heads: Attention heads; must divide ``width``.
+        width: Embedding width.
+        block_size: Longest input (positions of the position embedding).
+        dropout: Dropout in the blocks (attention, MLP, residual).
+        **kwargs: Base ``keras.Model`` arguments.
+    """
+
+    def __init__(self, vocab_size: int | None = None, vocabulary: str | None = None,
+                 num_layers: int = 4, num_heads: int = 4, width: int = 128,
+                 block_size: int = 64, dropout: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self._set_vocabulary(vocab_size, vocabulary)
+        for name, value in (("num_layers", num_layers), ("num_heads", num_heads),
+                            ("width", width), ("block_size", block_size)):
+            _checks.positive_int(value, name)
+        if width % num_heads:
+            raise ValueError(f"`num_heads`={num_heads} must divide `width`={width}.")
+        _checks.number(dropout, "dropout", 0.0, 1.0, high_open=True, kind="a float")
+        self.num_layers, self.num_heads, self.width = num_layers, num_heads, width
+        self.block_size, self.dropout = block_size, float(dropout)
+        self.context_window = block_size
+        policy = self.dtype_policy
+        self.embedding = keras_hub.layers.TokenAndPositionEmbedding(
+            self.vocab_size, block_size, width, tie_weights=True,
+            embeddings_initializer=keras.initializers.RandomNormal(stddev=0.02),
+            dtype=policy, name="embedding")
+        self.blocks = [
+            keras_hub.layers.TransformerDecoder(
+                4 * width, num_heads, dropout=self.dropout, activation="gelu",
+                normalize_first=True, layer_norm_epsilon=1e-5,
+                kernel_initializer=keras.initializers.RandomNormal(stddev=0.02),
+                dtype=policy, name=f"block{i}")
+            for i in range(num_layers)]
+        self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5, dtype=policy,
+                                                          name="final_norm")
+
+    def build(self, input_shape) -> None:
+        # Every input length up to block_size: the layers are built for the longest.
+        shape = (input_shape[0], self.block_size)
+        self.embedding.build(shape)
+        for block in self.blocks:
+            block.build(shape + (self.width,))
+        self.final_norm.build(shape + (self.width,))
+        self.built = True
+
+    def call(self, tokens, training: bool | None = None) -> dict:
+        self._check_context(tokens)
+        if self.context_window is not None and not isinstance(tokens, keras.KerasTensor):
+            tf.debugging.assert_less_equal(
+                tf.shape(tokens)[1], self.block_size,
+                message=f"`tokens` is longer than the model's `block_size` ({self.block_size})")
+        h = self.embedding(tokens)
+        for block in self.blocks:
+            h = block(h, training=training)
+        h = self.final_norm(h)
+        logits = keras.ops.cast(self.embedding.token_embedding(h, reverse=True), "float32")
+        return {"self": logits, "policy": keras.ops.softmax(logits, axis=-1)}
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+            "width": self.width,
+            "block_size": self.block_size,
+            "dropout": self.dropout,
+        }

@@ -1,0 +1,96 @@
+"""The zoo's `gpt`: causal, serializable, learns, exports, and refuses bad input clearly."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_selfevo as kse
+from keras_selfevo import testing
+from keras_selfevo.data import text
+
+VOCABULARY = "abcd"
+
+
+def tiny(**overrides):
+    args = dict(vocabulary=VOCABULARY, num_layers=2, num_heads=2, width=16, block_size=12,
+                seed=0)
+    return kse.zoo.build("gpt", **{**args, **overrides})
+
+
+def test_is_causal():
+    model = tiny()
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(3, 7, size=(3, 12)).astype(np.int32)
+    later = tokens.copy()
+    later[:, 7:] = rng.integers(3, 7, size=(3, 5))
+    a, b = model(tokens)["self"].numpy(), model(later)["self"].numpy()
+    np.testing.assert_array_equal(a[:, :7], b[:, :7])
+    assert np.abs(a[:, 7:] - b[:, 7:]).max() > 1e-4
+
+
+def test_saving_round_trip_in_a_fresh_process(tmp_path):
+    tokens = np.random.default_rng(1).integers(3, 7, size=(2, 10)).astype(np.int32)
+    loaded = testing.run_model_saving_test(tiny(dropout=0.1), tokens,
+                                           {"self": (2, 10, 7), "policy": (2, 10, 7)},
+                                           atol=1e-6, tmp_dir=str(tmp_path))
+    assert isinstance(loaded, kse.zoo.GPT) and loaded.block_size == 12
+
+
+def test_learns_a_repeated_pattern():
+    model = tiny()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    stream = text.encode_stream("abcd" * 200, VOCABULARY)
+    x = np.stack([stream[i:i + 12] for i in range(0, 700, 3)])
+    y = np.stack([stream[i + 1:i + 13] for i in range(0, 700, 3)])
+    model.fit(x, {"self": y}, batch_size=32, epochs=30, verbose=0)
+    loss = model.evaluate(x, {"self": y}, return_dict=True, verbose=0)["self_loss"]
+    assert loss < 0.02, loss
+    prompt = text.encode_stream("abc", VOCABULARY)[None]
+    out = model.generate(prompt, 8, temperature=0.0)
+    assert text.decode_stream(out[0], VOCABULARY) == "abcdabcdabc"
+
+
+def test_generation_continues_past_the_block_with_the_last_block_as_context():
+    model = tiny()
+    prompt = np.full((2, 5), 3, np.int32)
+    out = model.generate(prompt, 20, temperature=0.0)
+    assert out.shape == (2, 25)
+    # Greedy reference step by step, feeding the last block_size tokens.
+    tokens = prompt.copy()
+    for _ in range(20):
+        logits = model(tokens[:, -12:], training=False)["self"].numpy()[:, -1]
+        tokens = np.concatenate([tokens, logits.argmax(-1)[:, None].astype(np.int32)], 1)
+    np.testing.assert_array_equal(out, tokens)
+
+
+def test_bad_input_is_a_clear_error():
+    with pytest.raises(ValueError, match="`num_heads`=3 must divide `width`=16"):
+        tiny(num_heads=3)
+    with pytest.raises(ValueError, match="`block_size` must be a positive integer"):
+        tiny(block_size=0)
+    model = tiny()
+    with pytest.raises(ValueError, match="13 positions but the model's block size"):
+        model(np.zeros((1, 13), np.int32))
+    with pytest.raises(ValueError, match="`prompt` has 13 tokens"):
+        model.generate(np.full((1, 13), 3, np.int32), 2)
+    with pytest.raises(ValueError, match="outside the model's `vocabulary`: 'xz'"):
+        model.generate(["axz"], 2)
+
+
+def test_exports_with_text_signature(tmp_path):
+    model = tiny()
+    report = kse.export.export_for_serving(model, tmp_path / "gpt", generate_length=6)
+    assert report.ok, report
+    assert {"serving_default", "generate", "generate_text"} <= set(report.max_abs_diff)
+    loaded = tf.saved_model.load(report.path)
+    out = loaded.signatures["generate_text"](prompt=tf.constant(["ab", "cd"]),
+                                             seed=tf.constant([5, 5]))["text"].numpy()
+    expected = model.generate(["ab", "cd"], 6, seed=5)
+    assert [t.decode() for t in out] == expected
+    # Keras's own export works too.
+    model.export(str(tmp_path / "keras_export"), verbose=False)
+    served = tf.saved_model.load(str(tmp_path / "keras_export"))
+    tokens = np.full((1, 4), 3, np.int32)
+    np.testing.assert_allclose(served.serve(tokens)["self"].numpy(),
+                               model(tokens)["self"].numpy(), atol=1e-5)
