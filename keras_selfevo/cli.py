@@ -216,6 +216,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = " ".join(str(error).split())
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return 2
+    except RuntimeError as error:
+        from keras_selfevo.training.non_finite import NonFiniteWeightsError
+
+        if not isinstance(error, NonFiniteWeightsError):
+            raise
+        print(f"{PROG}: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import keras
 import tensorflow as tf
 
 from keras_selfevo import _checks
+from keras_selfevo.training.non_finite import StopOnNonFinite
 
 
 @dataclasses.dataclass(frozen=True)
@@ -329,6 +330,11 @@ class MetaLearner(keras.Model):
         self.optimizer.apply_gradients(zip(pseudo_gradients, self.model.trainable_variables))
         # Loss and metrics of the adapted weights on the task's own data.
         return _global_mean(outputs[0]), outputs[1], y
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        """``keras.Model.fit``, stopped with a clear error if a meta-update diverges."""
+        callbacks = [*(callbacks or []), StopOnNonFinite(skipped_update=False)]
+        return super().fit(*args, callbacks=callbacks, **kwargs)
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
         """One meta-update on a meta-batch of tasks."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -32,6 +30,7 @@ from keras_selfevo.training.input_checks import (
     first_tensor,
     input_errors_as_value_errors,
 )
+from keras_selfevo.training.non_finite import StopOnNonFinite
 from keras_selfevo.training.serving import (
     ServingSignature,
     input_specs,
@@ -94,28 +93,6 @@ class _StepMeans(keras.metrics.Metric):
     def result(self) -> dict[str, tf.Tensor]:
         means = tf.math.divide_no_nan(tf.convert_to_tensor(self.totals), self.count)
         return dict(zip(self.names, tf.unstack(means)))
-
-
-class _StopOnNonFiniteLoss(keras.callbacks.Callback):
-    """Stop ``fit`` when a step's loss was not finite (the step itself skipped the update)."""
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._epoch = epoch
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        loss = (logs or {}).get("loss")
-        if loss is None or math.isfinite(float(loss)):
-            return
-        self.model.stop_training = True
-        terms = [key for key in ("self_loss", "reinforce_loss") if key in logs]
-        details = ", ".join(f"{key}={float(logs[key]):.4g}" for key in terms)
-        warnings.warn(
-            f"SelfEvolvingModel: non-finite loss at epoch {self._epoch + 1}, "
-            f"batch {batch + 1} (epoch means so far: {details}). Its gradient was not "
-            "applied and training stopped; no weight holds a NaN.",
-            RuntimeWarning,
-            stacklevel=2,
-        )
 
 
 @keras.saving.register_keras_serializable(package="keras_selfevo")
@@ -466,7 +443,7 @@ class SelfEvolvingModel(InputChecks, keras.Model):
                 validation_data = self._validated(validation_data, None)
             elif isinstance(validation_data, (tuple, list)) and len(validation_data) >= 2:
                 self._validated(validation_data[0], validation_data[1])
-            callbacks = [*(callbacks or []), _StopOnNonFiniteLoss()]
+            callbacks = [*(callbacks or []), StopOnNonFinite()]
             return super().fit(
                 x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
                 callbacks=callbacks, validation_split=validation_split,
