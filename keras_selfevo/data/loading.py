@@ -78,9 +78,13 @@ def load(
     try:
         builder = tfds.builder(name, data_dir=data_dir)
     except (tfds.core.registered.DatasetNotFoundError, ValueError) as error:
+        # TFDS appends its whole catalogue; keep its first line and any suggestion.
+        lines = [line.strip() for line in str(error).splitlines()]
+        summary = " ".join([lines[0]] + [line for line in lines
+                                         if line.lower().startswith("did you mean")])
         raise ValueError(
             f"Unknown dataset `name`={name!r}: expected one of this package's builders "
-            f"{LOCAL_BUILDERS} or a TFDS dataset name. ({error})"
+            f"{LOCAL_BUILDERS} or a TFDS dataset name ({summary})"
         ) from None
     if _base_name(name) in LOCAL_BUILDERS:
         if not builder.is_prepared():

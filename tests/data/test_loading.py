@@ -51,3 +51,9 @@ def test_unknown_dataset_name_is_a_value_error(tmp_path):
         kse.data.load("no_such_dataset", data_dir=tmp_path)
     with pytest.raises(ValueError, match="`name`"):
         kse.data.load("", data_dir=tmp_path)
+
+
+def test_an_unknown_name_is_one_short_line(tmp_path):
+    with pytest.raises(ValueError, match="Unknown dataset `name`='nosuch'") as caught:
+        kse.data.load("nosuch", data_dir=tmp_path)
+    assert len(str(caught.value)) < 400 and "\n" not in str(caught.value)
