@@ -30,6 +30,10 @@ def import_tensorflow_quietly() -> None:
         os.dup2(devnull, 2)
         for module in ("tensorflow", "keras", "tensorflow_probability"):
             importlib.import_module(module)
+        # Listing the GPUs initialises the CUDA platform, whose "failed call to cuInit" on a
+        # machine without one would otherwise print later. Physical devices can still be
+        # split into logical ones afterwards.
+        sys.modules["tensorflow"].config.list_physical_devices("GPU")
     finally:
         os.dup2(saved, 2)
         os.close(saved)

@@ -284,7 +284,8 @@ class VerifiableGeneration(EnvironmentBase):
         if not self.corpus:
             return {}
         data = text.language_model_dataset(self.corpus, self.vocabulary, self.length + 1)
-        return {"x": data.shuffle(len(self.corpus), seed=seed).batch(batch_size)}
+        return {"x": data.shuffle(len(self.corpus), seed=seed).batch(batch_size),
+                "shuffle": False}
 
     def final_report(self, model, temperature: float, seed: int) -> dict[str, Any]:
         """Twenty samples of the final model."""

@@ -320,7 +320,8 @@ def train(recipe_dir: str, output: str | None = None, *, epochs: int | None = No
     if chief:
         callbacks.append(keras.callbacks.ModelCheckpoint(os.path.join(output, "checkpoint.keras")))
     try:
-        model.fit(batches, epochs=config["epochs"], steps_per_epoch=steps,
+        # The batches are already in their (seeded) order.
+        model.fit(batches, epochs=config["epochs"], steps_per_epoch=steps, shuffle=False,
                   validation_data=validation, callbacks=callbacks, verbose=verbose)
     finally:
         if scratch:
