@@ -196,13 +196,9 @@ def _verify(model: keras.Model, signatures: dict, saved_model_dir: str) -> dict[
 # ------------------------------------------------------------------------- inspection
 def _difference(got: np.ndarray, expected: np.ndarray) -> float:
     """Largest absolute difference; for strings 0 when all are equal, else infinity."""
-    got, expected = np.asarray(got), np.asarray(expected)
-    if got.dtype.kind in "OSU" or expected.dtype.kind in "OSU":
-        same = got.shape == expected.shape and all(
-            (a.decode() if isinstance(a, bytes) else a) == (b.decode() if isinstance(b, bytes)
-                                                             else b)
-            for a, b in zip(got.ravel(), expected.ravel()))
-        return 0.0 if same else float("inf")
+    got, expected = _storable(got), _storable(expected)
+    if got.dtype.kind == "S" or expected.dtype.kind == "S":
+        return 0.0 if np.array_equal(got, expected) else float("inf")
     if got.shape != expected.shape:
         return float("inf")
     return float(np.max(np.abs(got.astype(np.float64) - expected.astype(np.float64)),
@@ -240,9 +236,12 @@ def describe_signatures(saved_model_dir: str) -> str:
 
 
 def _storable(array: np.ndarray) -> np.ndarray:
-    """Strings as fixed-width bytes, so ``.npz`` files need no pickling."""
+    """Strings (``str`` or ``bytes``) as UTF-8 fixed-width bytes: ``.npz`` needs no pickling."""
     array = np.asarray(array)
-    return array.astype(bytes) if array.dtype.kind in "OU" else array
+    if array.dtype.kind not in "OU":
+        return array
+    encoded = [x.encode() if isinstance(x, str) else bytes(x) for x in array.ravel()]
+    return np.array(encoded, dtype=bytes).reshape(array.shape)
 
 
 def run_in_fresh_process(saved_model_dir: str, inputs: dict[str, dict[str, np.ndarray]],

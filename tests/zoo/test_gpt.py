@@ -94,3 +94,13 @@ def test_exports_with_text_signature(tmp_path):
     tokens = np.full((1, 4), 3, np.int32)
     np.testing.assert_allclose(served.serve(tokens)["self"].numpy(),
                                model(tokens)["self"].numpy(), atol=1e-5)
+
+
+def test_text_signature_with_characters_beyond_ascii(tmp_path):
+    model = kse.zoo.build("gpt", vocabulary="a—b", num_layers=1, num_heads=2, width=8,
+                          block_size=16, seed=0)
+    report = kse.export.export_for_serving(model, tmp_path / "gpt", generate_length=4)
+    assert report.ok and report.max_abs_diff["generate_text"] == 0.0
+    served = tf.saved_model.load(report.path).signatures["generate_text"]
+    out = served(prompt=tf.constant(["a—"]), seed=tf.constant([1]))["text"].numpy()[0]
+    assert out.decode() == model.generate(["a—"], 4, seed=1)[0]
