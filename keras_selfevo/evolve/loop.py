@@ -96,7 +96,7 @@ class SelfEvolution:
                  seed: int = 0):
         if not isinstance(model, SelfEvolvingModel):
             raise ValueError(f"`model` must be a SelfEvolvingModel, got {type(model).__name__}.")
-        outputs = getattr(model, "_outputs_struct", None)
+        outputs = model.declared_outputs
         if isinstance(outputs, Mapping) and "policy" not in outputs:
             raise ValueError(f"`model` has no 'policy' output (its outputs: {sorted(outputs)}); "
                              "the loop samples actions from it.")

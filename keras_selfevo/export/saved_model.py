@@ -182,7 +182,7 @@ def _remove_stale_staging(base_dir: str) -> None:
 
 def _verify(model: keras.Model, signatures: dict, saved_model_dir: str) -> dict[str, float]:
     """For each signature, the largest difference between the reloaded export and its reference."""
-    inputs = sample_inputs(model)
+    inputs = sample_inputs(model, signatures=signatures)
     served = run_in_fresh_process(saved_model_dir, inputs)
     diffs: dict[str, float] = {}
     for name, arrays in inputs.items():

@@ -44,13 +44,17 @@ def serving_signatures(model: keras.Model, generate_length: int = 32, temperatur
     return predict_signatures(model, input_specs(model), lambda raw: named_outputs(model, raw))
 
 
-def sample_inputs(model: keras.Model, batch: int = 3, time: int = 6,
-                  seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
-    """A random batch for each signature's inputs: floats in [0, 1], valid token ids."""
+def sample_inputs(model: keras.Model, batch: int = 3, time: int = 6, seed: int = 0,
+                  signatures: dict[str, ServingSignature] | None = None,
+                  ) -> dict[str, dict[str, np.ndarray]]:
+    """A random batch for each signature's inputs: floats in [0, 1], valid token ids.
+
+    ``signatures``: the ones to feed (default: the model's, built here).
+    """
     rng = np.random.default_rng(seed)
     vocab = int(getattr(model, "vocab_size", 2) or 2)
     result = {}
-    for name, signature in serving_signatures(model, 1, 0.0, None).items():
+    for name, signature in (signatures or serving_signatures(model, 1, 0.0, None)).items():
         arrays = {}
         for spec in signature.input_specs:
             shape = [batch] + [time if d is None else d for d in spec.shape[1:]]

@@ -27,7 +27,7 @@ from keras_selfevo.evolve.environments import (
 )
 from keras_selfevo.evolve.loop import KEEP, SelfEvolution
 from keras_selfevo.evolve.rewards import CHECKERS
-from keras_selfevo.losses import SELF_LOSSES, FilterWeighting
+from keras_selfevo.losses import FilterWeighting
 from keras_selfevo.plotting import save_curves
 from keras_selfevo.recipes import data, schema
 from keras_selfevo.recipes.schema import Field
@@ -56,7 +56,7 @@ FIELDS: dict[str, Field] = {
                    schema.one_of(*[n for n in zoo.names() if "evolve" in zoo.commands(n)])),
     "dataset": Field("selfevo_glyphs/classify10", (str,), "a TFDS name"),
     "pretrain_epochs": Field(1, (int,), "an integer ≥ 0",
-                             lambda v, k: _checks.non_negative_int(v, k)),
+                             schema.non_negative_int),
     "generations": Field(10, (int,), _INT, schema.positive_int),
     "samples_per_generation": Field(1000, (int,), _INT, schema.positive_int),
     "samples_per_observation": Field(1, (int,), _INT, schema.positive_int),
@@ -69,7 +69,7 @@ FIELDS: dict[str, Field] = {
     "reward_weighting": Field("raw", (str,), "a weighting name"),
     "reward_threshold": Field(None, schema.OPTIONAL_NUMBER, "a number or null", schema.finite),
     "temperature": Field(1.0, schema.NUMBER, "a number ≥ 0",
-                         lambda v, k: _checks.number(v, k, 0.0)),
+                         schema.non_negative_number),
     "epsilon": Field(0.0, schema.NUMBER, "a number in [0, 1]", schema.unit_interval),
     "keep": Field("all", (str,), f"one of {KEEP}", schema.one_of(*KEEP)),
     "top_fraction": Field(0.5, schema.NUMBER, "a number in (0, 1]",
@@ -78,13 +78,12 @@ FIELDS: dict[str, Field] = {
     "restart": Field("continue", (str,), "'continue' or 'base'",
                      schema.one_of("continue", "base")),
     "replay": Field(0, (int,), "an integer ≥ 0",
-                    lambda v, k: _checks.non_negative_int(v, k)),
+                    schema.non_negative_int),
     "length": Field(12, (int,), _INT, schema.positive_int),
     "checker": Field("arithmetic", (str,), f"one of {CHECKERS}", schema.one_of(*CHECKERS)),
     "corpus_fraction": Field(0.0, schema.NUMBER, "a number in [0, 1]", schema.unit_interval),
     "baseline": Field(True, (bool,), "true or false"),
-    "self_loss": Field(None, schema.OPTIONAL_STR, f"one of {SELF_LOSSES} or null (the model's "
-                       "default)", lambda v, k: v is None or _checks.one_of(v, k, SELF_LOSSES)),
+    "self_loss": schema.SELF_LOSS,
 }
 _LOOP_KEYS = ("samples_per_generation", "samples_per_observation", "epochs_per_generation",
               "batch_size", "temperature", "epsilon", "keep", "top_fraction", "min_reward",
@@ -117,9 +116,9 @@ def _recompile(model: keras.Model, config: dict[str, Any], alpha: float,
     weighting: Any = config["reward_weighting"]
     if weighting == "filter" and config["reward_threshold"] is not None:
         weighting = FilterWeighting(threshold=float(config["reward_threshold"]))
-    extra = {} if config["self_loss"] is None else {"self_loss": config["self_loss"]}
-    model.compile(**extra, optimizer=keras.optimizers.Adam(rate), alpha=alpha,
-                  reward_weighting=weighting, masked_self_loss=model.has_mask_output)
+    model.compile(**schema.self_loss_argument(config), optimizer=keras.optimizers.Adam(rate),
+                  alpha=alpha, reward_weighting=weighting,
+                  masked_self_loss=model.has_mask_output)
 
 
 def _pretrain(model: keras.Model, config: dict[str, Any], environment: Environment) -> None:

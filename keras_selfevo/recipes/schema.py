@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from keras_selfevo import _checks, zoo
+from keras_selfevo.losses import SELF_LOSSES
 
 NUMBER = (int, float)
 OPTIONAL_NUMBER = (int, float, type(None))
@@ -53,6 +54,16 @@ def positive_number(value: Any, key: str) -> None:
         _checks.positive_number(value, key)
 
 
+def non_negative_int(value: Any, key: str) -> None:
+    """A range check: an integer ≥ 0."""
+    _checks.non_negative_int(value, key)
+
+
+def non_negative_number(value: Any, key: str) -> None:
+    """A range check: a finite number ≥ 0."""
+    _checks.number(value, key, 0.0)
+
+
 def unit_interval(value: Any, key: str) -> None:
     """A range check: a finite number in [0, 1]."""
     _checks.number(value, key, 0.0, 1.0)
@@ -67,6 +78,17 @@ def finite(value: Any, key: str) -> None:
 def one_of(*choices: Any) -> Callable[[Any, str], Any]:
     """A range check: one of ``choices``."""
     return lambda value, key: _checks.one_of(value, key, choices)
+
+
+# The self-loss key of the commands that compile a SelfEvolvingModel; null keeps the
+# model's own default (the log-likelihood for language models, else BCE).
+SELF_LOSS = Field(None, OPTIONAL_STR, f"one of {SELF_LOSSES} or null (the model's default)",
+                  lambda value, key: value is None or _checks.one_of(value, key, SELF_LOSSES))
+
+
+def self_loss_argument(config: dict[str, Any]) -> dict[str, Any]:
+    """``{"self_loss": ...}`` for ``compile`` when the recipe sets one, else ``{}``."""
+    return {} if config["self_loss"] is None else {"self_loss": config["self_loss"]}
 
 
 COMMON = {

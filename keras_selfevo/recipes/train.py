@@ -28,7 +28,6 @@ import tensorflow as tf
 
 from keras_selfevo import _checks, distribute, zoo
 from keras_selfevo.data import text
-from keras_selfevo.losses import SELF_LOSSES
 from keras_selfevo.plotting import save_curves
 from keras_selfevo.recipes import data, schema
 from keras_selfevo.recipes.schema import Field
@@ -53,8 +52,7 @@ FIELDS: dict[str, Field] = {
     "alpha": Field(0.5, schema.NUMBER, "a number in [0, 1]", schema.unit_interval),
     "reward_weighting": Field("raw", (str,), "a weighting name"),
     "masked_self_loss": Field(False, (bool,), "true or false"),
-    "self_loss": Field(None, schema.OPTIONAL_STR, f"one of {SELF_LOSSES} or null (the model's "
-                       "default)", lambda v, k: v is None or _checks.one_of(v, k, SELF_LOSSES)),
+    "self_loss": schema.SELF_LOSS,
     "metrics": Field([], (list,), "a list of metric names"),
     "steps_per_execution": Field(1, (int,), "a positive integer", schema.positive_int),
     "steps_per_epoch": Field(None, schema.OPTIONAL_INT, "a positive integer or null (the "
@@ -65,15 +63,15 @@ FIELDS: dict[str, Field] = {
     "beta_2": Field(0.999, schema.NUMBER, "a number in [0, 1)",
                     lambda v, k: _checks.number(v, k, 0.0, 1.0, high_open=True)),
     "weight_decay": Field(0.0, schema.NUMBER, "a number ≥ 0",
-                          lambda v, k: _checks.number(v, k, 0.0)),
+                          schema.non_negative_number),
     "clip_norm": Field(None, schema.OPTIONAL_NUMBER, "a positive number or null",
                        schema.positive_number),
-    "warmup_steps": Field(0, (int,), "an integer ≥ 0", lambda v, k: _checks.non_negative_int(v, k)),
+    "warmup_steps": Field(0, (int,), "an integer ≥ 0", schema.non_negative_int),
     "min_learning_rate": Field(None, schema.OPTIONAL_NUMBER, "a positive number or null (cosine "
                                "decay to it over the run when set)", schema.positive_number),
     "eval_window": Field(64, (int,), "a positive integer", schema.positive_int),
     "sample_length": Field(300, (int,), "an integer ≥ 0",
-                           lambda v, k: _checks.non_negative_int(v, k)),
+                           schema.non_negative_int),
     "deterministic": Field(False, (bool,), "true or false"),
     "jit_compile": Field(False, (bool,), "true or false (compile the step with XLA)"),
 }
@@ -129,12 +127,11 @@ def build_model(config: dict[str, Any], info: dict[str, Any]) -> keras.Model:
     the builder arguments the recipe leaves open.
     """
     model = zoo.build(config["model"], **schema.model_arguments(config, info))
-    extra = {} if config["self_loss"] is None else {"self_loss": config["self_loss"]}
     optimizer = _optimizer(config)
     if isinstance(optimizer, keras.optimizers.AdamW):
         optimizer.exclude_from_weight_decay(
             var_list=[v for v in model.trainable_variables if len(v.shape) < 2])
-    model.compile(**extra, optimizer=optimizer,
+    model.compile(**schema.self_loss_argument(config), optimizer=optimizer,
                   alpha=float(config["alpha"]), reward_weighting=config["reward_weighting"],
                   masked_self_loss=config["masked_self_loss"], metrics=config["metrics"] or None,
                   steps_per_execution=config["steps_per_execution"],

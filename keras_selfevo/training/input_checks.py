@@ -75,28 +75,29 @@ class InputChecks:
     def _needs_self(self) -> bool:
         return self.alpha.constant_value() != 0.0
 
-    def _self_classes(self) -> int | None:
-        """Width of the ``"self"`` output's last axis (the vocabulary), when known."""
-        outputs = getattr(self, "_outputs_struct", None)
-        tensor = outputs.get("self") if isinstance(outputs, Mapping) else outputs
-        width = getattr(tensor, "shape", [None])[-1] if tensor is not None else None
-        return width or getattr(self, "vocab_size", None)
+    @property
+    def declared_outputs(self) -> Any:
+        """The outputs a functional model was built with (a dict or one tensor), else None."""
+        return getattr(self, "_outputs_struct", None)
 
-    def _self_output_like(self, target: tf.Tensor) -> bool:
-        """Whether ``target`` has the rank of the ``"self"`` output (not one axis fewer)."""
-        outputs = getattr(self, "_outputs_struct", None)
+    def self_output_shape(self) -> tuple | None:
+        """Shape of the ``"self"`` output when the model declares it (functional models)."""
+        outputs = self.declared_outputs
         tensor = outputs.get("self") if isinstance(outputs, Mapping) else outputs
-        rank = getattr(getattr(tensor, "shape", None), "__len__", None)
-        if rank is None:  # a subclassed model: language models output [batch, time, vocab]
-            return target.shape.rank >= 3
-        return target.shape.rank == len(tensor.shape)
+        return None if tensor is None else tuple(tensor.shape)
+
+    @staticmethod
+    def _is_token_target(target: Any, output_rank: int | None) -> bool:
+        """Integer ids with one axis fewer than the scores (a language model's self target)."""
+        return (tf.as_dtype(target.dtype).is_integer and output_rank is not None
+                and target.shape.rank == output_rank - 1)
 
     def _needs_reinforce(self) -> bool:
         return self.alpha.constant_value() != 1.0
 
     def _check_output_names(self) -> None:
         """For functional models, check the output dict before any data is seen."""
-        structure = getattr(self, "_outputs_struct", None)
+        structure = self.declared_outputs
         if isinstance(structure, Mapping):
             self._check_outputs(structure)
 
@@ -200,11 +201,10 @@ class InputChecks:
         if self._needs_self():
             target = y.get("self", x if len(tf.nest.flatten(x)) == 1 else None)
             name = '`y["self"]`' if "self" in y else "the input `x` (used as self target)"
-            classes = self._self_classes()
+            shape = self.self_output_shape()
+            classes = shape[-1] if shape else None
             target = None if target is None else tf.convert_to_tensor(first_tensor(target))
-            ids = target is not None and (target.dtype.is_integer and classes is not None
-                                          and target.shape.rank is not None
-                                          and not self._self_output_like(target))
+            ids = target is not None and self._is_token_target(target, shape and len(shape))
             if target is not None and (self.categorical_self_loss or ids):
                 if target.dtype.is_floating or target.dtype == tf.string:
                     raise ValueError(f"{name} must hold integer token ids for the self loss "

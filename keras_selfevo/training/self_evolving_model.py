@@ -179,7 +179,6 @@ class SelfEvolvingModel(InputChecks, keras.Model):
                 ``mixed_float16``).
         """
         self.alpha = get_alpha(alpha)
-        given_alpha = alpha
         self.reward_weighting = get_reward_weighting(reward_weighting)
         self.self_loss = _checks.one_of(self_loss, "self_loss", SELF_LOSSES)
         if self_ignore_class is not None:
@@ -204,7 +203,7 @@ class SelfEvolvingModel(InputChecks, keras.Model):
         del keras_config["loss"], keras_config["loss_weights"]  # fixed by this class
         self._compile_config = serialization_lib.SerializableDict(
             **keras_config,
-            alpha=given_alpha,
+            alpha=alpha,  # as given: a float stays a float in the saved config
             reward_weighting=self.reward_weighting,
             self_from_logits=self.self_from_logits,
             masked_self_loss=self.masked_self_loss,
@@ -255,7 +254,7 @@ class SelfEvolvingModel(InputChecks, keras.Model):
         categorical = self.categorical_self_loss
         # Token ids (one axis fewer than the scores) are the language models' self target
         # whatever the loss; BCE scores them against their one-hot.
-        ids = target.dtype.is_integer and target.shape.rank == output.shape.rank - 1
+        ids = self._is_token_target(target, output.shape.rank)
         output_shape = output.shape[1:-1] if categorical or ids else output.shape[1:]
         if (target.shape.rank is not None and output.shape.rank is not None
                 and target.shape[1:].is_fully_defined() and output_shape.is_fully_defined()
@@ -279,14 +278,12 @@ class SelfEvolvingModel(InputChecks, keras.Model):
             valid = None
             # Sum over positions of the per-position mean over the last axis.
             last = tf.cast(tf.shape(elements)[-1], tf.float32)
-        weights = None
-        if sample_weight is not None:
-            weights = tf.reshape(sample_weight, [-1] + [1] * (elements.shape.rank - 1))
         if valid is not None:
             elements = elements * valid
-            weights = valid if weights is None else weights * valid
-        plain_sum = tf.reduce_sum(elements if sample_weight is None else
-                                  elements * weights) / last
+        if sample_weight is not None:
+            elements = elements * tf.reshape(sample_weight,
+                                             [-1] + [1] * (elements.shape.rank - 1))
+        plain_sum = tf.reduce_sum(elements) / last
         positions = (tf.cast(tf.size(elements), tf.float32) / last if valid is None
                      else tf.reduce_sum(valid))
         if not self.masked_self_loss:
@@ -294,7 +291,7 @@ class SelfEvolvingModel(InputChecks, keras.Model):
         mask = tf.cast(mask, tf.float32)
         if valid is not None:
             mask = mask * valid
-        masked = elements * mask if sample_weight is None else elements * mask * weights
+        masked = elements * mask
         return plain_sum, positions, tf.reduce_sum(masked), tf.reduce_sum(mask)
 
     def _loss_terms(self, x: Any, y: Any, y_pred: Any, sample_weight: Any) -> _LossTerms:
@@ -399,8 +396,7 @@ class SelfEvolvingModel(InputChecks, keras.Model):
     @property
     def has_mask_output(self) -> bool:
         """Whether the model has a ``"mask"`` output (for ``masked_self_loss=True``)."""
-        outputs = getattr(self, "_outputs_struct", None)
-        return isinstance(outputs, Mapping) and "mask" in outputs
+        return isinstance(self.declared_outputs, Mapping) and "mask" in self.declared_outputs
 
     # --------------------------------------------------------------------------- serving
     def serving_signatures(self, generate_length: int = 32, temperature: float = 1.0,

@@ -58,6 +58,10 @@ class LanguageModel(SelfEvolvingModel):
         self.vocabulary = vocabulary
         self._functions = _Functions()
 
+    def self_output_shape(self) -> tuple:
+        """``[batch, time, vocab]`` logits (a subclassed model declares no outputs)."""
+        return (None, None, self.vocab_size)
+
     @property
     def input_dtype(self) -> str:
         """Token ids are int32 (``model.export`` reads this for its input signature)."""
