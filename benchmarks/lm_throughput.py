@@ -39,6 +39,7 @@ def run_case(size: str, jit: bool, steps: int) -> dict:
     import keras
 
     import keras_selfevo as kse
+    from keras_selfevo.data import language_data
     from keras_selfevo.recipes import data
 
     (layers, heads, width, block, batch), *_ = SIZES[size]
@@ -46,7 +47,7 @@ def run_case(size: str, jit: bool, steps: int) -> dict:
               "validation_split": None, "sequence_length": block}
     ids = data.read_corpus(config)[0]
     # Every fit call reads the dataset from its start: one round's worth of distinct batches.
-    batches = data.window_batches(ids, block, batch, 0, 0, steps // ROUNDS).repeat()
+    batches = language_data.window_batches(ids, block, batch, 0, 0, steps // ROUNDS).repeat()
     shape = dict(num_layers=layers, num_heads=heads, width=width, block_size=block)
 
     def optimizer():

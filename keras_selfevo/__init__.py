@@ -22,7 +22,7 @@ from keras_selfevo import (  # noqa: E402
     training,
     zoo,
 )
-from keras_selfevo.meta import MetaLearner  # noqa: E402
+from keras_selfevo.meta import MetaLearner, adapt  # noqa: E402
 from keras_selfevo.training import SelfEvolvingModel  # noqa: E402
 from keras_selfevo.version import __version__  # noqa: E402
 
@@ -30,6 +30,7 @@ __all__ = [
     "MetaLearner",
     "SelfEvolvingModel",
     "__version__",
+    "adapt",
     "data",
     "distribute",
     "evolve",

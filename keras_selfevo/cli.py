@@ -98,6 +98,32 @@ def build_parser() -> argparse.ArgumentParser:
                         help="version number (default: the next free one)")
     export.add_argument("--overwrite", action="store_true",
                         help="replace the version if it exists")
+    adapt = commands.add_parser(
+        "adapt",
+        help="adapt a saved language model to your own text file in a few steps",
+        description="Load MODEL (a .keras language model of the zoo, meta-learned or not), hold "
+        "back the last 10%% of TEXT_FILE (UTF-8), adapt on the rest for --steps steps and "
+        "print the held-back nats/char before and after. Writes OUTPUT/model.keras and "
+        "OUTPUT/adapt.json (and OUTPUT/serving/1 with --export); MODEL is only read.",
+    )
+    adapt.add_argument("model", help="a .keras language model, e.g. runs/shakespeare_gpt/"
+                       "checkpoint.keras")
+    adapt.add_argument("text_file", help="your UTF-8 text file")
+    adapt.add_argument("--steps", type=_positive_int, default=100,
+                       help="adaptation steps (default: 100)")
+    adapt.add_argument("--output", required=True, help="folder for the adapted model")
+    adapt.add_argument("--learning-rate", type=float,
+                       help="step size (default: a meta-learner's inner_lr, else Adam 1e-4)")
+    adapt.add_argument("--batch-size", type=_positive_int, default=32,
+                       help="windows per step (default: 32)")
+    adapt.add_argument("--unknown", choices=["error", "skip", "replace"], default="error",
+                       help="characters outside the model's vocabulary: error (default), skip "
+                       "them, or replace them with --placeholder")
+    adapt.add_argument("--placeholder", default=" ",
+                       help="replacement character for --unknown replace (default: space)")
+    adapt.add_argument("--seed", type=int, default=0, help="seed of the training windows")
+    adapt.add_argument("--export", action="store_true",
+                       help="also write a verified serving export in OUTPUT/serving")
     evolve = commands.add_parser(
         "evolve",
         help="run a self-evolution recipe (models/evolve_*/config.json)",
@@ -190,6 +216,26 @@ def _run(args: argparse.Namespace) -> int:
                             if k in ("mean_reward", "valid_rate", "accuracy"))
         print(f"[evolve] generation {last['generation']}: {summary}")
         return 0
+    if args.command == "adapt":
+        from keras_selfevo.recipes.adapt import adapt_file
+
+        report = adapt_file(args.model, args.text_file, args.output, args.steps,
+                            learning_rate=args.learning_rate, batch_size=args.batch_size,
+                            unknown=args.unknown, placeholder=args.placeholder,
+                            seed=args.seed, export=args.export)
+        if report["unknown_characters"]:
+            done = {"skip": "skipped", "replace": "replaced"}[report["unknown_policy"]]
+            print(f"[adapt] {done} characters outside the vocabulary: "
+                  f"{report['unknown_characters']!r}")
+        print(f"[adapt] {report['steps']} steps on {report['train_chars']:,} characters in "
+              f"{report['seconds']:.1f} s; held-back {report['held_out_chars']:,} characters: "
+              f"{report['before_nats_per_char']:.4f} -> {report['after_nats_per_char']:.4f} "
+              "nats/char")
+        if "export" in report:
+            print(report["export"])
+        print(f"[adapt] wrote {args.output}: model.keras, adapt.json"
+              + (", serving/" if args.export else ""))
+        return 0 if report.get("export_ok", True) else 1
     if args.command == "export":
         from keras_selfevo.export import export_for_serving, load_checkpoint
 
@@ -206,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         if args.command is None:
-            choices = ", ".join(["demo", "meta-train", "train", "evolve", "export"])
+            choices = ", ".join(["demo", "meta-train", "train", "evolve", "adapt", "export"])
             raise UsageError(f"a command is required ({choices}); see '{PROG} --help'")
         return _run(args)
     except UsageError as error:

@@ -7,6 +7,7 @@ Importing this package registers the TFDS builders ``selfevo_glyphs``, ``selfevo
 from keras_selfevo.data import shakespeare, text
 from keras_selfevo.data.episodes import episodes
 from keras_selfevo.data.glyphs import GlyphsConfig, SelfevoGlyphs
+from keras_selfevo.data.language_data import shakespeare_streams, text_tasks, window_batches
 from keras_selfevo.data.loading import LOCAL_BUILDERS, DatasetNotPreparedError, load
 from keras_selfevo.data.shakespeare import SelfevoShakespeare
 from keras_selfevo.data.sinusoid import sinusoid_tasks
@@ -20,9 +21,12 @@ __all__ = [
     "episodes",
     "load",
     "shakespeare",
+    "shakespeare_streams",
     "sinusoid_tasks",
     "SelfevoShakespeare",
     "SelfevoText",
     "TextConfig",
     "text",
+    "text_tasks",
+    "window_batches",
 ]

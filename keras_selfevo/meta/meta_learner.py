@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
 import keras
@@ -38,6 +40,34 @@ SPECS = {
     "reptile": Algorithm(second_order=False, outer_step="reptile"),
 }
 ALGORITHMS = tuple(SPECS)
+
+
+@contextlib.contextmanager
+def exact_moments() -> Iterator[None]:
+    """Keras normalization layers traced here keep second derivatives exact.
+
+    ``tf.nn.moments``, which Keras's LayerNormalization and BatchNormalization call, computes
+    the variance around ``stop_gradient(mean)``: the value and the first derivative are
+    exact, but the second derivative loses the mean's term (``-11ᵀ/n``), so MAML's
+    meta-gradient through a Transformer or a BatchNorm net was off by ~0.2%. Inside this
+    context the variance is taken around the mean itself.
+    """
+    from keras.src.backend.tensorflow import nn as backend_nn
+
+    original = backend_nn._compute_moments
+
+    def moments(x, axes, keepdims):
+        mean = tf.reduce_mean(x, axes, keepdims=True)
+        variance = tf.reduce_mean(tf.square(x - mean), axes, keepdims=True)
+        if not keepdims:
+            mean, variance = tf.squeeze(mean, axes), tf.squeeze(variance, axes)
+        return mean, variance
+
+    backend_nn._compute_moments = moments
+    try:
+        yield
+    finally:
+        backend_nn._compute_moments = original
 
 
 def _global_mean(values: tf.Tensor) -> tf.Tensor:
@@ -79,7 +109,12 @@ class MetaLearner(keras.Model):
     (``use_cudnn=False``): cuDNN kernels have no second-order gradients.
 
     Data: ``((support_x, support_y), (query_x, query_y))`` with a leading meta-batch axis,
-    e.g. from :func:`keras_selfevo.data.sinusoid_tasks`.
+    e.g. from :func:`keras_selfevo.data.sinusoid_tasks`, or for a language model of the zoo
+    from :func:`keras_selfevo.data.text_tasks` (windows of token ids, next ids as targets).
+
+    A model with dict outputs adapts on one of them, ``task_output``. A model may declare its task
+    defaults (the zoo's language models: the ``"self"`` logits and the next-token
+    log-likelihood) with a ``meta_task()`` method returning ``(output, loss)``.
 
     Example:
     >>> net = keras.Sequential([keras.Input((1,)), keras.layers.Dense(40, activation="relu"),
@@ -96,7 +131,8 @@ class MetaLearner(keras.Model):
         algorithm: One of ``"maml"``, ``"fomaml"``, ``"metasgd"``, ``"anil"``, ``"reptile"``.
         inner_lr: Inner-loop learning rate (> 0); Meta-SGD's initial rates.
         inner_steps: Inner-loop gradient steps during training (≥ 1).
-        loss: The task loss, a Keras loss or its name.
+        loss: The task loss, a Keras loss or its name (default: the model's declared task
+            loss, else mean squared error).
         adapt_layers: For ``"anil"``: names of the layers that adapt in the inner loop.
         eval_inner_steps: Inner steps in ``evaluate`` and ``adapt`` (default: ``inner_steps``).
         vectorize: Run a meta-batch's tasks with ``tf.vectorized_map`` (``True``) or a graph
@@ -105,6 +141,8 @@ class MetaLearner(keras.Model):
             Vectorized, each task's meta-gradient is taken inside the vectorized function
             and the mean is applied; with ``compile(jit_compile=True)`` the whole step is
             then one XLA program, compiled once (the fastest path for dense networks).
+        task_output: For a model with dict outputs, the output the task loss scores
+            (default: the model's declared task output).
         **kwargs: Base ``keras.Model`` arguments.
     """
 
@@ -114,10 +152,11 @@ class MetaLearner(keras.Model):
         algorithm: str = "maml",
         inner_lr: float = 0.01,
         inner_steps: int = 1,
-        loss: str | keras.losses.Loss = "mean_squared_error",
+        loss: str | keras.losses.Loss | None = None,
         adapt_layers: list[str] | None = None,
         eval_inner_steps: int | None = None,
         vectorize: bool | None = None,
+        task_output: str | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -147,7 +186,11 @@ class MetaLearner(keras.Model):
         self.spec = spec
         self.inner_lr = float(inner_lr)
         self.inner_steps = inner_steps
-        self.loss_fn = keras.losses.get(loss)
+        declared_output, declared_loss = (model.meta_task() if hasattr(model, "meta_task")
+                                          else (None, "mean_squared_error"))
+        self.loss_fn = keras.losses.get(declared_loss if loss is None else loss)
+        self.task_output = declared_output if task_output is None else task_output
+        self._check_output()
         self.adapt_layers = list(adapt_layers) if adapt_layers else None
         self.eval_inner_steps = eval_inner_steps
         recurrent = [layer for layer in model._flatten_layers(include_self=False)
@@ -173,6 +216,14 @@ class MetaLearner(keras.Model):
             ]
         self.built = True
 
+    def _check_output(self) -> None:
+        """``task_output`` names one of a functional model's dict outputs (before any work)."""
+        outputs = getattr(self.model, "_outputs_struct", None)
+        name = self.task_output
+        if name is not None and isinstance(outputs, dict) and name not in outputs:
+            raise ValueError(f"`task_output`={name!r} is not an output of the model; it has "
+                             f"{sorted(outputs)}.")
+
     def _adapted_mask(self) -> list[bool]:
         """Which of the model's trainable variables adapt in the inner loop."""
         if not self.spec.adapts_named_layers:
@@ -192,7 +243,13 @@ class MetaLearner(keras.Model):
     # ----------------------------------------------------------------------------- inner
     def _task_loss(self, weights: list, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, Any]:
         non_trainable = [tf.convert_to_tensor(v) for v in self.model.non_trainable_variables]
-        pred, _ = self.model.stateless_call(weights, non_trainable, x, training=True)
+        with exact_moments():
+            pred, _ = self.model.stateless_call(weights, non_trainable, x, training=True)
+        if isinstance(pred, dict):
+            if self.task_output is None:
+                raise ValueError(f"The model returns the outputs {sorted(pred)}: give "
+                                 "`task_output`, the one the task loss scores.")
+            pred = pred[self.task_output]
         pred = tf.cast(pred, self._dtype)
         # Per-example values, reduced here: Keras Loss objects would also rescale for
         # distribution, and the meta-batch mean below is already over the global batch.
@@ -332,8 +389,13 @@ class MetaLearner(keras.Model):
         return _global_mean(outputs[0]), outputs[1], y
 
     def fit(self, *args, callbacks=None, **kwargs):
-        """``keras.Model.fit``, stopped with a clear error if a meta-update diverges."""
+        """``keras.Model.fit``, stopped with a clear error if a meta-update diverges.
+
+        ``shuffle`` defaults to False: a task stream's order is its seed's, and Keras would
+        only warn that it cannot shuffle a dataset.
+        """
         callbacks = [*(callbacks or []), StopOnNonFinite(skipped_update=False)]
+        kwargs.setdefault("shuffle", False)
         return super().fit(*args, callbacks=callbacks, **kwargs)
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
@@ -414,6 +476,7 @@ class MetaLearner(keras.Model):
             "adapt_layers": self.adapt_layers,
             "eval_inner_steps": self.eval_inner_steps,
             "vectorize": self.vectorize,
+            "task_output": self.task_output,
         }
 
     @classmethod

@@ -131,23 +131,6 @@ def read_corpus(config: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | None, 
     return train, validation, {"vocabulary": shakespeare.vocabulary()}
 
 
-def window_batches(ids: np.ndarray, window: int, batch_size: int, seed: int, first_step: int,
-                   steps: int) -> tf.data.Dataset:
-    """Batches ``first_step .. steps - 1`` of random windows ``(x, {"self": next ids})``.
-
-    Batch ``i``'s offsets come from the generator seeded ``(seed, i)``, so a resumed run sees
-    the batches an uninterrupted one would. The windows are cut in NumPy before training (a
-    few MB): on 2 cores, cutting them in the ``tf.data`` pipeline slowed training steps by a
-    third.
-    """
-    limit = len(ids) - window - 1
-    offsets = np.stack([np.random.default_rng([seed, step]).integers(0, limit, batch_size)
-                        for step in range(first_step, steps)])
-    tokens = np.asarray(ids, np.int32)[offsets[:, :, None] + np.arange(window + 1)]
-    return tf.data.Dataset.from_tensor_slices(
-        (tokens[:, :, :-1], {"self": tokens[:, :, 1:]})).prefetch(4)
-
-
 def texts(dataset: str, split: str, data_dir: str | None) -> list[str]:
     """The ``text`` feature of every example of a text dataset's split."""
     examples = load(dataset, split=split, data_dir=data_dir)

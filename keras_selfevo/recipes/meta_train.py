@@ -1,8 +1,11 @@
 """Meta-learning recipes: ``models/<name>/config.json`` → meta-train, evaluate, write results.
 
-Two task families: ``"sinusoid"`` (regression, scored by query MSE) and ``"episodes"``
-(N-way K-shot classification on a labeled TFDS dataset, scored by query accuracy). Scores
-are means over ``eval_tasks`` fresh tasks with a 95% confidence interval.
+Three task families: ``"sinusoid"`` (regression, scored by query MSE), ``"episodes"``
+(N-way K-shot classification on a labeled TFDS dataset, scored by query accuracy) and
+``"text"`` (a language model adapting to one Shakespeare play from ``shots`` windows,
+scored by query nats/char; training tasks from the 32 training plays, evaluation tasks from
+the six held-out plays of ``test``). Scores are means over ``eval_tasks`` fresh tasks with a
+95% confidence interval.
 """
 
 from __future__ import annotations
@@ -17,14 +20,16 @@ import numpy as np
 import tensorflow as tf
 
 from keras_selfevo import zoo
+from keras_selfevo.data import shakespeare
 from keras_selfevo.data.episodes import episodes
+from keras_selfevo.data.language_data import shakespeare_streams, text_tasks
 from keras_selfevo.data.loading import load
 from keras_selfevo.data.sinusoid import sinusoid_tasks
 from keras_selfevo.meta.meta_learner import ALGORITHMS, MetaLearner
 from keras_selfevo.recipes import schema
 from keras_selfevo.recipes.schema import Field
 
-TASKS = ("sinusoid", "episodes")
+TASKS = ("sinusoid", "episodes", "text")
 _POSITIVE_INT = "a positive integer"
 FIELDS: dict[str, Field] = {
     **schema.COMMON,
@@ -41,6 +46,7 @@ FIELDS: dict[str, Field] = {
     "ways": Field(5, (int,), _POSITIVE_INT, schema.positive_int),
     "dataset": Field("selfevo_glyphs", (str,), "a TFDS name"),
     "rotations": Field(False, (bool,), "true or false"),
+    "window": Field(64, (int,), _POSITIVE_INT, schema.positive_int),
     "learning_rate": Field(1e-3, schema.NUMBER, "a positive number", schema.positive_number),
     "iterations": Field(70000, (int,), _POSITIVE_INT, schema.positive_int),
     "evaluate_at": Field([10000, 70000], (list,), "a list of iteration counts"),
@@ -67,6 +73,10 @@ def _learner(config: dict[str, Any]) -> MetaLearner:
     if config["task"] == "sinusoid":
         net = zoo.build(config["model"], **schema.model_arguments(config))
         loss: Any = "mean_squared_error"
+    elif config["task"] == "text":
+        derived = {"vocabulary": shakespeare.vocabulary(), "block_size": config["window"]}
+        net = zoo.build(config["model"], **schema.model_arguments(config, derived))
+        loss = None  # The language model's own: the next-token log-likelihood.
     else:
         derived = {"num_classes": config["ways"]}
         net = zoo.build(config["model"], **schema.model_arguments(config, derived))
@@ -81,6 +91,11 @@ def _tasks(config: dict[str, Any], split: str, queries: int, seed: int, batches:
     if config["task"] == "sinusoid":
         return sinusoid_tasks(config["shots"], queries, config["meta_batch_size"], seed=seed,
                               num_meta_batches=batches, first_meta_batch=first)
+    if config["task"] == "text":
+        streams = list(shakespeare_streams(split).values())
+        return text_tasks(streams, config["shots"], queries, config["window"],
+                          config["meta_batch_size"], seed=seed, num_meta_batches=batches,
+                          first_meta_batch=first)
     labeled = load(config["dataset"], split=split, data_dir=config["data_dir"])
     return episodes(labeled, config["ways"], config["shots"], queries,
                     config["meta_batch_size"], rotations=config["rotations"], seed=seed,
@@ -112,7 +127,11 @@ def evaluate_post_adaptation(learner: MetaLearner, config: dict[str, Any]) -> di
                 hits = np.argmax(prediction.numpy(), -1) == data[1][1].numpy()
                 accuracies.append(hits.mean(axis=1))
         key = f"{steps}_step"
-        if config["task"] == "sinusoid":
+        if config["task"] == "text":
+            scores = _mean_ci(np.concatenate(losses))
+            results[key] = {"nats_per_char": scores["mean"], "ci95": scores["ci95"],
+                            "tasks": scores["tasks"]}
+        elif config["task"] == "sinusoid":
             scores = _mean_ci(np.concatenate(losses))
             results[key] = {"mse": scores["mean"], "ci95": scores["ci95"],
                             "tasks": scores["tasks"]}
@@ -127,6 +146,8 @@ def _summary(scores: dict[str, Any]) -> str:
     for key, value in scores.items():
         if "mse" in value:
             parts.append(f"{key} MSE {value['mse']:.3f} ± {value['ci95']:.3f}")
+        elif "nats_per_char" in value:
+            parts.append(f"{key} {value['nats_per_char']:.3f} ± {value['ci95']:.3f} nats/char")
         else:
             acc = value["accuracy"]
             parts.append(f"{key} accuracy {acc['mean']:.3f} ± {acc['ci95']:.3f}")

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_selfevo import _checks, distribute, zoo
-from keras_selfevo.data import text
+from keras_selfevo.data import language_data, text
 from keras_selfevo.plotting import save_curves
 from keras_selfevo.recipes import data, schema
 from keras_selfevo.recipes.schema import Field
@@ -293,7 +293,7 @@ def train(recipe_dir: str, output: str | None = None, *, epochs: int | None = No
         model = build_model(config, info)
     if corpus:
         steps = config["steps_per_epoch"]
-        batches = data.window_batches(train_arrays, config["sequence_length"],
+        batches = language_data.window_batches(train_arrays, config["sequence_length"],
                                       config["batch_size"], config["seed"], first_epoch * steps,
                                       config["epochs"] * steps)
         validation = None  # scored once at the end, over the whole split

@@ -51,9 +51,7 @@ class CharRNN(LanguageModel):
         self.built = True
 
     def call(self, tokens, training: bool | None = None) -> dict:
-        logits = self.head(self.body(tokens, training=training))
-        logits = keras.ops.cast(logits, "float32")
-        return {"self": logits, "policy": keras.ops.softmax(logits, axis=-1)}
+        return self._outputs(self.head(self.body(tokens, training=training)))
 
     def get_config(self) -> dict:
         return {

@@ -80,8 +80,7 @@ class GPT(LanguageModel):
         for block in self.blocks:
             h = block(h, training=training)
         h = self.final_norm(h)
-        logits = keras.ops.cast(self.embedding.token_embedding(h, reverse=True), "float32")
-        return {"self": logits, "policy": keras.ops.softmax(logits, axis=-1)}
+        return self._outputs(self.embedding.token_embedding(h, reverse=True))
 
     def get_config(self) -> dict:
         return {

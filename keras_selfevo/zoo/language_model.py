@@ -80,6 +80,21 @@ class LanguageModel(SelfEvolvingModel):
             kwargs.setdefault("self_ignore_class", text.PAD)
         super().compile(optimizer=optimizer, alpha=alpha, **kwargs)
 
+    @staticmethod
+    def _outputs(logits) -> dict:
+        """``{"self": logits, "policy": softmax}``, in float32 at least (float64 stays)."""
+        if keras.backend.standardize_dtype(logits.dtype) in ("float16", "bfloat16"):
+            logits = keras.ops.cast(logits, "float32")
+        return {"self": logits, "policy": keras.ops.softmax(logits, axis=-1)}
+
+    def meta_task(self) -> tuple[str, keras.losses.Loss]:
+        """What :class:`~keras_selfevo.MetaLearner` adapts: ``("self", loss)``.
+
+        The ``"self"`` logits, scored by the next-token log-likelihood (the mean over the
+        task's positions).
+        """
+        return "self", keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
     def _check_context(self, tokens) -> None:
         """A clear error for inputs longer than the context window (when the shape says)."""
         length = tokens.shape[1] if len(tokens.shape) > 1 else None

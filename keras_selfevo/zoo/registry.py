@@ -100,7 +100,7 @@ def conv4(num_classes: int = 5, input_shape: tuple[int, ...] = (28, 28, 1), filt
     )
 
 
-@_register("char_rnn", ("train", "evolve"))
+@_register("char_rnn", ("train", "evolve", "meta-train"))
 def char_rnn(vocab_size: int | None = None, vocabulary: str | None = None, embed_dim: int = 32,
              units: int = 128, num_layers: int = 1, cell: str = "gru", dropout: float = 0.0,
              seed: int | None = None) -> CharRNN:
@@ -112,7 +112,7 @@ def char_rnn(vocab_size: int | None = None, vocabulary: str | None = None, embed
     return model
 
 
-@_register("gpt", ("train", "evolve"))
+@_register("gpt", ("train", "evolve", "meta-train"))
 def gpt(vocab_size: int | None = None, vocabulary: str | None = None, num_layers: int = 4,
         num_heads: int = 4, width: int = 128, block_size: int = 64, dropout: float = 0.0,
         seed: int | None = None) -> GPT:

@@ -54,3 +54,18 @@ def test_model_args_reach_the_builder(tmp_path):
     assert net.output_shape == (None, 3)
     assert [layer.name for layer in net.layers][-2] == "mean"
     assert net.get_layer("block0").strides == 2 and net.get_layer("block0").filters == 4
+
+
+def test_text_recipe_meta_trains_a_gpt_on_plays_and_scores_held_out_plays(tmp_path, capsys):
+    recipe = os.path.join(os.path.dirname(RECIPE), "maml_shakespeare")
+    code = cli.main(["meta-train", recipe, "--iterations", "4", "--output", str(tmp_path),
+                     "--set", 'model_args={"num_layers": 1, "num_heads": 2, "width": 16}',
+                     "--set", "meta_batch_size=4", "--set", "eval_tasks=8",
+                     "--set", "evaluate_at=[4]", "--set", "steps_per_execution=2"])
+    assert code == 0
+    scores = json.loads((tmp_path / "results.json").read_text())["evaluations"]["4"]
+    assert scores["1_step"]["tasks"] == 8
+    assert 0 < scores["10_step"]["nats_per_char"] < scores["1_step"]["nats_per_char"] + 1
+    assert "nats/char" in capsys.readouterr().out
+    learner = recipes._learner(recipes.load_recipe(recipe))
+    assert learner.task_output == "self" and learner.model.block_size == 64

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from keras_selfevo import cli
-from keras_selfevo.recipes import data, train
+from keras_selfevo.data import language_data
+from keras_selfevo.recipes import train
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 RECIPE = os.path.join(ROOT, "models", "shakespeare_gpt")
@@ -31,9 +32,9 @@ def test_gpt_recipe_trains_scores_nats_per_char_and_samples(tmp_path, capsys):
 
 def test_windows_are_deterministic_and_resume_where_they_stopped():
     ids = np.arange(1000, dtype=np.int32)
-    whole = list(data.window_batches(ids, 8, 3, seed=5, first_step=0, steps=6)
+    whole = list(language_data.window_batches(ids, 8, 3, seed=5, first_step=0, steps=6)
                  .as_numpy_iterator())
-    resumed = list(data.window_batches(ids, 8, 3, seed=5, first_step=4, steps=6)
+    resumed = list(language_data.window_batches(ids, 8, 3, seed=5, first_step=4, steps=6)
                    .as_numpy_iterator())
     for (x_a, y_a), (x_b, y_b) in zip(whole[4:], resumed):
         np.testing.assert_array_equal(x_a, x_b)

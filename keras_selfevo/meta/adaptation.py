@@ -1,0 +1,165 @@
+"""``adapt``: fit a language model of the zoo to a user's own text in a few steps."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+
+from keras_selfevo import _checks
+from keras_selfevo.data import language_data, text
+from keras_selfevo.meta.meta_learner import MetaLearner
+from keras_selfevo.zoo.language_model import LanguageModel
+
+UNKNOWN_POLICIES = ("error", "skip", "replace")
+SCORE_WINDOW = 64  # The package's nats/char windows (as the nanoGPT figures are scored).
+
+
+@dataclasses.dataclass
+class Adaptation:
+    """What :func:`adapt` did.
+
+    Attributes:
+        model: The adapted model (a new model; the given one is unchanged).
+        before: Held-back nats/char before adaptation.
+        after: Held-back nats/char after adaptation.
+        steps: Gradient steps taken.
+        train_chars: Characters adapted on (the text before the held-back part).
+        held_out_chars: Characters held back and scored.
+        unknown: The characters outside the vocabulary that the policy skipped or replaced.
+        seconds: Wall time of the adaptation steps.
+    """
+
+    model: LanguageModel
+    before: float
+    after: float
+    steps: int
+    train_chars: int
+    held_out_chars: int
+    unknown: str
+    seconds: float
+
+
+def language_model_of(model: keras.Model) -> tuple[LanguageModel, MetaLearner | None]:
+    """The language model inside ``model`` (itself, or a MetaLearner's), and the learner."""
+    learner = model if isinstance(model, MetaLearner) else None
+    network = learner.model if learner is not None else model
+    if not isinstance(network, LanguageModel) or network.vocabulary is None:
+        raise ValueError(
+            "`model` must be a language model of the zoo built with a `vocabulary` (e.g. "
+            "kse.zoo.build('gpt') or 'char_rnn'), or a MetaLearner of one; got "
+            f"{type(network).__name__}.")
+    return network, learner
+
+
+def encode_text(texts: str | Sequence[str], vocabulary: str, unknown: str = "error",
+                placeholder: str = " ") -> tuple[np.ndarray, str]:
+    """Token ids of ``texts`` (joined by newlines) and the out-of-vocabulary characters met.
+
+    Args:
+        texts: One text or several.
+        vocabulary: The model's characters.
+        unknown: Characters outside ``vocabulary``: ``"error"`` (a ValueError naming them),
+            ``"skip"`` (dropped) or ``"replace"`` (each becomes ``placeholder``).
+        placeholder: A character of ``vocabulary``, for ``unknown="replace"``.
+    """
+    _checks.one_of(unknown, "unknown", UNKNOWN_POLICIES)
+    if isinstance(texts, str):
+        texts = [texts]
+    if not texts or not all(isinstance(t, str) for t in texts):
+        raise ValueError("`texts` must be a string or a non-empty sequence of strings.")
+    joined = "\n".join(texts)
+    if not joined.strip():
+        raise ValueError("`texts` is empty (or only whitespace).")
+    missing = "".join(sorted(set(joined) - set(vocabulary)))
+    if missing and unknown == "error":
+        raise ValueError(
+            f"The text holds {len(missing)} characters outside the model's vocabulary: "
+            f"{missing!r}; pass unknown='skip' to drop them or unknown='replace' to map them "
+            "to `placeholder`.")
+    if missing and unknown == "replace":
+        if len(placeholder) != 1 or placeholder not in vocabulary:
+            raise ValueError(f"`placeholder`={placeholder!r} must be one character of the "
+                             "model's vocabulary.")
+        joined = joined.translate({ord(c): placeholder for c in missing})
+    elif missing:
+        joined = joined.translate({ord(c): None for c in missing})
+    return text.encode_stream(joined, vocabulary), missing
+
+
+def adapt(
+    model: keras.Model,
+    texts: str | Sequence[str],
+    steps: int = 100,
+    *,
+    learning_rate: float | None = None,
+    batch_size: int = 32,
+    held_out: float = 0.1,
+    unknown: str = "error",
+    placeholder: str = " ",
+    seed: int = 0,
+    verbose: str | int = "auto",
+) -> Adaptation:
+    """Adapt a language model to ``texts`` with ``steps`` gradient steps; score before and after.
+
+    The last ``held_out`` share of the text is held back and scored (nats/char in
+    non-overlapping 64-character windows, or the model's block size if shorter); the
+    rest gives random training windows of that length. A meta-learned model (a
+    :class:`MetaLearner`) adapts as it was meta-trained: plain SGD with its ``inner_lr``;
+    any other model with Adam (``learning_rate`` default 1e-4, where the zoo's
+    recipes end their learning-rate decay). The model given is not
+    changed: the adapted weights live in a new model.
+
+    Args:
+        model: A zoo language model (``gpt``, ``char_rnn``) or a MetaLearner of one.
+        texts: The user's text (one string, or several joined by newlines).
+        steps: Gradient steps (≥ 1).
+        learning_rate: Step size (default: the learner's ``inner_lr``, else 1e-4).
+        batch_size: Windows per step.
+        held_out: Share of the text held back for scoring, in (0, 1).
+        unknown: Characters outside the vocabulary: ``"error"``, ``"skip"`` or
+            ``"replace"`` (see :func:`encode_text`).
+        placeholder: The replacement character for ``unknown="replace"``.
+        seed: Seed of the training windows.
+        verbose: ``fit``'s verbosity (a progress bar by default).
+
+    Returns:
+        An :class:`Adaptation` with the adapted model and the held-back nats/char.
+
+    Raises:
+        ValueError: a bad argument, characters outside the vocabulary (named), or a text
+            too short for one window in each part; all before any step.
+    """
+    network, learner = language_model_of(model)
+    _checks.positive_int(steps, "steps")
+    _checks.positive_int(batch_size, "batch_size")
+    _checks.number(held_out, "held_out", low=0.0, high=1.0, low_open=True, high_open=True)
+    _checks.positive_number(learning_rate, "learning_rate", allow_none=True)
+    ids, missing = encode_text(texts, network.vocabulary, unknown, placeholder)
+    window = min(SCORE_WINDOW, network.context_window or SCORE_WINDOW)
+    cut = int(len(ids) * (1.0 - held_out))
+    train, scored = ids[:cut], ids[cut:]
+    if min(len(train), len(scored)) < window + 2:
+        raise ValueError(
+            f"The text holds {len(ids)} usable characters: too short to hold back "
+            f"{held_out:.0%} and keep a window of {window} + 1 characters in each part.")
+
+    adapted = type(network).from_config(network.get_config())
+    adapted(ids[None, :window])
+    adapted.set_weights(network.get_weights())
+    before = adapted.nats_per_char(scored, window)
+    if learner is not None:
+        optimizer = keras.optimizers.SGD(learning_rate or learner.inner_lr)
+    else:
+        optimizer = keras.optimizers.Adam(learning_rate or 1e-4)
+    adapted.compile(optimizer=optimizer, alpha=1.0)
+    batches = language_data.window_batches(train, window, batch_size, seed, 0, steps)
+    start = time.perf_counter()
+    adapted.fit(batches, epochs=1, steps_per_epoch=steps, verbose=verbose, shuffle=False)
+    seconds = time.perf_counter() - start
+    return Adaptation(model=adapted, before=before, after=adapted.nats_per_char(scored, window),
+                      steps=steps, train_chars=len(train), held_out_chars=len(scored),
+                      unknown=missing, seconds=seconds)

@@ -1,0 +1,73 @@
+"""``keras-selfevo adapt``: a saved language model adapted to a user's text file."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any
+
+from keras_selfevo.export import export_for_serving, load_checkpoint
+from keras_selfevo.meta.adaptation import UNKNOWN_POLICIES, adapt, language_model_of
+
+
+def read_text_file(path: str) -> str:
+    """A UTF-8 text file's contents, with a clear error for a missing, empty or binary file."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No text file at {path!r}.")
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    if not raw.strip():
+        raise ValueError(f"The text file {path!r} is empty.")
+    if b"\x00" in raw:
+        raise ValueError(f"{path!r} is a binary file (it holds NUL bytes); give a UTF-8 text "
+                         "file.")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path!r} is not UTF-8 text (byte {error.start}: "
+                         f"{raw[error.start:error.start + 1]!r}); give a UTF-8 text file.")\
+            from None
+
+
+def adapt_file(model_path: str, text_path: str, output: str, steps: int, *,
+               learning_rate: float | None = None, batch_size: int = 32,
+               unknown: str = "error", placeholder: str = " ", seed: int = 0,
+               export: bool = False, verbose: str | int = "auto") -> dict[str, Any]:
+    """Adapt the model saved at ``model_path`` to ``text_path``; write ``output/``.
+
+    Writes ``output/model.keras`` (the adapted model; the original file is only read),
+    ``output/adapt.json`` (held-back nats/char before and after) and, with ``export``,
+    a verified serving export in ``output/serving/1``. Returns what ``adapt.json`` holds.
+    """
+    if unknown not in UNKNOWN_POLICIES:
+        raise ValueError(f"`unknown` must be one of {UNKNOWN_POLICIES}, got {unknown!r}.")
+    if os.path.isfile(output):
+        raise ValueError(f"`--output` {output!r} is a file; give a folder.")
+    contents = read_text_file(text_path)
+    model = load_checkpoint(model_path)
+    language_model_of(model)  # A clear error for a model without a language head.
+    result = adapt(model, contents, steps, learning_rate=learning_rate,
+                   batch_size=batch_size, unknown=unknown, placeholder=placeholder,
+                   seed=seed, verbose=verbose)
+    os.makedirs(output, exist_ok=True)
+    handle, partial = tempfile.mkstemp(suffix=".keras", prefix=".model-", dir=output)
+    os.close(handle)
+    try:
+        result.model.save(partial)
+        os.replace(partial, os.path.join(output, "model.keras"))
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    report = {"model": model_path, "text": text_path, "steps": result.steps,
+              "train_chars": result.train_chars, "held_out_chars": result.held_out_chars,
+              "before_nats_per_char": result.before, "after_nats_per_char": result.after,
+              "seconds": result.seconds, "unknown_characters": result.unknown,
+              "unknown_policy": unknown}
+    with open(os.path.join(output, "adapt.json"), "w") as out:
+        json.dump(report, out, indent=2)
+    if export:
+        exported = export_for_serving(result.model, os.path.join(output, "serving"))
+        report["export"] = str(exported)
+        report["export_ok"] = exported.ok
+    return report
