@@ -154,6 +154,7 @@ def plot(table: dict, path: str) -> None:
         errors = [result["steps"][str(s)][1] for s in STEPS]
         axis.errorbar(np.array(STEPS) + 1, means, yerr=errors, marker="o", capsize=3, label=row)
     axis.set_xscale("log")
+    axis.set_yscale("log")
     axis.set_xticks(np.array(STEPS) + 1, [str(s) for s in STEPS])
     axis.set_xlabel("SGD adaptation steps on the play's support windows")
     axis.set_ylabel("query nats/char (held-out plays)")
