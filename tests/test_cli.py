@@ -53,7 +53,7 @@ def test_console_script_error_is_one_stderr_line_without_traceback():
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "keras-selfevo: error: argument COMMAND: invalid choice: 'bogus' "
-        "(choose from 'demo', 'meta-train', 'train', 'export', 'evolve')"
+        "(choose from 'demo', 'meta-train', 'train', 'export', 'adapt', 'evolve')"
     ]
 
 
