@@ -7,8 +7,9 @@ import os
 import tempfile
 from typing import Any
 
+from keras_selfevo import _checks
 from keras_selfevo.export import export_for_serving, load_checkpoint
-from keras_selfevo.meta.adaptation import UNKNOWN_POLICIES, adapt, language_model_of
+from keras_selfevo.meta.adaptation import UNKNOWN_POLICIES, adapt
 
 
 def read_text_file(path: str) -> str:
@@ -40,13 +41,11 @@ def adapt_file(model_path: str, text_path: str, output: str, steps: int, *,
     ``output/adapt.json`` (held-back nats/char before and after) and, with ``export``,
     a verified serving export in ``output/serving/1``. Returns what ``adapt.json`` holds.
     """
-    if unknown not in UNKNOWN_POLICIES:
-        raise ValueError(f"`unknown` must be one of {UNKNOWN_POLICIES}, got {unknown!r}.")
+    _checks.one_of(unknown, "unknown", UNKNOWN_POLICIES)  # Before the file is read.
     if os.path.isfile(output):
         raise ValueError(f"`--output` {output!r} is a file; give a folder.")
     contents = read_text_file(text_path)
     model = load_checkpoint(model_path)
-    language_model_of(model)  # A clear error for a model without a language head.
     result = adapt(model, contents, steps, learning_rate=learning_rate,
                    batch_size=batch_size, unknown=unknown, placeholder=placeholder,
                    seed=seed, verbose=verbose)

@@ -127,13 +127,10 @@ def evaluate_post_adaptation(learner: MetaLearner, config: dict[str, Any]) -> di
                 hits = np.argmax(prediction.numpy(), -1) == data[1][1].numpy()
                 accuracies.append(hits.mean(axis=1))
         key = f"{steps}_step"
-        if config["task"] == "text":
+        if config["task"] in ("text", "sinusoid"):
             scores = _mean_ci(np.concatenate(losses))
-            results[key] = {"nats_per_char": scores["mean"], "ci95": scores["ci95"],
-                            "tasks": scores["tasks"]}
-        elif config["task"] == "sinusoid":
-            scores = _mean_ci(np.concatenate(losses))
-            results[key] = {"mse": scores["mean"], "ci95": scores["ci95"],
+            metric = "nats_per_char" if config["task"] == "text" else "mse"
+            results[key] = {metric: scores["mean"], "ci95": scores["ci95"],
                             "tasks": scores["tasks"]}
         else:
             results[key] = {"loss": _mean_ci(np.concatenate(losses)),
