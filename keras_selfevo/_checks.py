@@ -25,6 +25,17 @@ def positive_int(value: Any, name: str, *, allow_none: bool = False) -> Any:
     return value
 
 
+def int_at_least(value: Any, name: str, minimum: int, reason: str | None = None, *,
+                 allow_none: bool = False) -> Any:
+    """``value`` if it is an integer ≥ ``minimum`` (or ``None`` with ``allow_none``)."""
+    if allow_none and value is None:
+        return None
+    if not _is_int(value) or value < minimum:
+        why = f" ({reason})" if reason else ""
+        raise ValueError(f"`{name}` must be an integer ≥ {minimum}{why}, got {value!r}.")
+    return value
+
+
 def non_negative_int(value: Any, name: str) -> int:
     """``value`` if it is an integer ≥ 0."""
     if not _is_int(value) or value < 0:

@@ -1,4 +1,4 @@
-"""Generators of the ``selfevo_text`` languages: Dyck strings and arithmetic lines."""
+"""Generator of the ``selfevo_text`` Dyck strings (the builder enumerates arithmetic lines)."""
 
 from __future__ import annotations
 
@@ -29,8 +29,3 @@ def dyck_string(rng: np.random.Generator, max_length: int = 24, max_depth: int =
             out.append(opener)
     return "".join(out)
 
-
-def arithmetic_line(rng: np.random.Generator, max_operand: int = 99) -> str:
-    """``a+b=c`` with ``a, b`` uniform in ``[0, max_operand]`` and ``c = a + b``."""
-    a, b = (int(v) for v in rng.integers(0, max_operand + 1, size=2))
-    return f"{a}+{b}={a + b}"

@@ -213,22 +213,35 @@ class VerifiableGeneration(EnvironmentBase):
     text, scored by the same checker), and the corpus is what a recipe pretrains on. The
     loop logs the valid rate and the share of distinct samples of each generation.
 
+    With ``held_out`` arithmetic lines, each generation also logs ``held_out_valid``: the
+    share of their prompts ``a+b=`` that the model completes correctly (greedy), and
+    ``train_prompt_valid``, the same on as many corpus lines: close figures mean the model
+    learned to add; a gap, that it recalls the sums it saw.
+
     Args:
         vocabulary: The model's characters.
         checker: ``"arithmetic"`` or ``"dyck"``.
         length: Characters to sample per string.
         corpus: Unlabeled strings of the language.
         corpus_fraction: Share of the training rows drawn from ``corpus``.
+        held_out: Correct lines ``a+b=c`` none of whose pairs is in ``corpus``
+            (``checker="arithmetic"`` only).
     """
 
     def __init__(self, vocabulary: str, checker: str = "arithmetic", length: int = 12,
-                 corpus: list[str] | None = None, corpus_fraction: float = 0.0):
+                 corpus: list[str] | None = None, corpus_fraction: float = 0.0,
+                 held_out: list[str] | None = None):
         reward_functions.score([], checker)  # checks the name
         _checks.positive_int(length, "length")
         _checks.number(corpus_fraction, "corpus_fraction", 0.0, 1.0)
+        if held_out and checker != "arithmetic":
+            raise ValueError(f"`held_out` prompts need checker='arithmetic', got {checker!r}.")
+        if held_out and not all(reward_functions.is_correct_sum(line) for line in held_out):
+            raise ValueError("`held_out` must hold correct lines 'a+b=c'.")
         self.vocabulary, self.checker, self.length = vocabulary, checker, length
         self.corpus = list(corpus or [])
         self.corpus_fraction = float(corpus_fraction)
+        self.held_out = list(held_out or [])
 
     def observe(self, count: int, seed: int) -> Observations:
         return Observations(np.full((count, 1), text.BOS, np.int32))
@@ -290,6 +303,26 @@ class VerifiableGeneration(EnvironmentBase):
     def final_report(self, model, temperature: float, seed: int) -> dict[str, Any]:
         """Twenty samples of the final model."""
         return {"samples": model.generate([""] * 20, self.length + 1, temperature, seed=seed)}
+
+    def evaluate(self, model) -> dict[str, float]:
+        """``held_out_valid`` and ``train_prompt_valid`` (with ``held_out`` lines)."""
+        if not self.held_out:
+            return {}
+        train = self.corpus[:len(self.held_out)]
+        return {"held_out_valid": self.completion_rate(model, self.held_out),
+                "train_prompt_valid": self.completion_rate(model, train)}
+
+    def completion_rate(self, model, lines: list[str]) -> float:
+        """Share of ``lines`` whose prompt (up to ``=``) the model completes exactly (greedy)."""
+        prompts = [line[:line.index("=") + 1] for line in lines]
+        correct = 0
+        for width in sorted({len(p) for p in prompts}):  # generate needs equal lengths
+            group = [p for p in prompts if len(p) == width]
+            # One length for every width (the sampling loop is traced once); the line ends
+            # at the model's <eos>.
+            written = model.generate(group, self.length + 1, temperature=0.0, seed=0)
+            correct += int(np.sum(reward_functions.score(written, "arithmetic") >= 1.0))
+        return correct / max(len(prompts), 1)
 
     def describe(self, actions: np.ndarray) -> dict[str, float]:
         """``distinct``: the share of different strings among a generation's samples."""

@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -13,6 +14,7 @@ import numpy as np
 from keras_selfevo import _checks
 from keras_selfevo._files import move_into_place
 from keras_selfevo.evolve.environments import LOOP_METHODS, Environment, Observations
+from keras_selfevo.losses.reward_weighting import GroupRelativeWeighting
 from keras_selfevo.training import SelfEvolvingModel
 
 
@@ -40,6 +42,33 @@ KEEP_RULES = {"all": _keep_all, "best_per_observation": _keep_best_per_observati
 KEEP = tuple(KEEP_RULES)
 
 
+def check_grouping(weighting: Any, samples_per_observation: int, keep: str,
+                   batch_size: int) -> int:
+    """Samples per group of a group-relative ``weighting`` (1 for other weightings).
+
+    Raises:
+        ValueError: the loop's settings would break its groups.
+    """
+    if not isinstance(weighting, GroupRelativeWeighting):
+        return 1
+    if samples_per_observation < 2:
+        raise ValueError("`samples_per_observation` must be ≥ 2 with group-relative "
+                         f"reward weighting ({weighting.baseline} baseline): a group needs "
+                         f"at least two samples to compare; got {samples_per_observation}.")
+    if weighting.group_size not in (None, samples_per_observation):
+        raise ValueError(f"The model's GroupRelativeWeighting has group_size="
+                         f"{weighting.group_size} but `samples_per_observation` is "
+                         f"{samples_per_observation}; they must be equal.")
+    if keep != "all":
+        raise ValueError(f"`keep` must be 'all' with group-relative reward weighting "
+                         f"(keeping some samples would break the groups), got {keep!r}.")
+    if batch_size % samples_per_observation:
+        raise ValueError(f"`batch_size` ({batch_size}) must be a multiple of "
+                         f"`samples_per_observation` ({samples_per_observation}) with "
+                         "group-relative reward weighting: a batch holds whole groups.")
+    return samples_per_observation
+
+
 class SelfEvolution:
     """Each generation, the model acts, the environment rewards, the model learns.
 
@@ -61,6 +90,13 @@ class SelfEvolution:
 
     With ``checkpoint_dir``, each finished generation is saved (model, history, replay);
     ``run`` resumes after the last finished generation.
+
+    Group-relative weighting (a model compiled with ``reward_weighting="grpo"`` or
+    ``"rloo"``, :class:`~keras_selfevo.losses.GroupRelativeWeighting`): the
+    ``samples_per_observation`` samples of an observation form a group; the loop keeps
+    every sample (``keep="all"``), shuffles whole groups, and needs a ``batch_size`` that
+    is a multiple of the group size. A model compiled with ``kl_beta`` > 0 is anchored to
+    the weights the loop began with (:meth:`SelfEvolvingModel.set_reference`).
 
     Example:
     >>> env = BanditClassification(images, labels, test_images, test_labels)
@@ -119,7 +155,9 @@ class SelfEvolution:
         _checks.number(temperature, "temperature", 0.0)
         _checks.number(min_reward, "min_reward")
         _checks.non_negative_int(replay, "replay")
+        group = self._group_size(model, samples_per_observation, keep, batch_size)
         self.model, self.environment = model, environment
+        self.group_size = group
         self.samples_per_generation = samples_per_generation
         self.samples_per_observation = samples_per_observation
         self.epochs_per_generation = epochs_per_generation
@@ -130,6 +168,19 @@ class SelfEvolution:
         self.history: list[dict[str, float]] = []
         self._buffer: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
         self._base_weights = [np.array(w) for w in model.get_weights()]
+        self._reference_weights = [np.array(w) for w in model.trainable_weights]
+
+    @staticmethod
+    def _group_size(model: SelfEvolvingModel, samples_per_observation: int, keep: str,
+                    batch_size: int) -> int:
+        """Check the grouping; give the model's group-relative weighting its group size."""
+        weighting = model.reward_weighting
+        size = check_grouping(weighting, samples_per_observation, keep, batch_size)
+        if size > 1 and weighting.group_size is None:
+            # The weighting is traced into the train function: retrace with the size.
+            model.reward_weighting = weighting.with_group_size(size)
+            model.train_function = model.test_function = None
+        return size
 
     # ----------------------------------------------------------------------- one round
     def _act_and_score(self, generation: int):
@@ -161,7 +212,11 @@ class SelfEvolution:
         x = inputs[kept]
         y = {key: value[kept] for key, value in targets.items()}
         y["reward"] = rewards[kept]
-        return self.environment.mix_rows(x, y, self.seed + generation)
+        x, y = self.environment.mix_rows(x, y, self.seed + generation)
+        # Added rows (corpus lines) come after the samples: trimming keeps whole groups.
+        # Corpus lines score alike, so their groups weigh 0 and they train the self-loss.
+        whole = len(x) - len(x) % self.group_size
+        return x[:whole], {key: value[:whole] for key, value in y.items()}
 
     # ------------------------------------------------------------------------- the run
     def run(self, generations: int, callbacks: Sequence[keras.callbacks.Callback] = (),
@@ -175,6 +230,8 @@ class SelfEvolution:
         start = self._restore()
         callback_list = keras.callbacks.CallbackList(list(callbacks), model=self.model)
         bar = keras.utils.Progbar(generations, unit_name="generation") if verbose else None
+        if self.model.kl_beta:
+            self.model.set_reference(self._reference_weights)
         callback_list.on_train_begin()
         if not self.history:
             _, _, actions, rewards = self._act_and_score(0)
@@ -189,7 +246,7 @@ class SelfEvolution:
             # Shuffled by (seed, generation), so a resumed run trains on what an
             # uninterrupted one would.
             x = np.concatenate([r[0] for r in self._buffer])
-            order = np.random.default_rng([self.seed, generation, 1]).permutation(len(x))
+            order = self._order(len(x), generation)
             x = x[order]
             y = {key: np.concatenate([r[1][key] for r in self._buffer])[order]
                  for key in rows[1]}
@@ -208,6 +265,14 @@ class SelfEvolution:
                 break
         callback_list.on_train_end()
         return self.history
+
+    def _order(self, count: int, generation: int) -> np.ndarray:
+        """A permutation of the rows that moves whole groups (of 1 without grouping)."""
+        rng = np.random.default_rng([self.seed, generation, 1])
+        if self.group_size == 1:
+            return rng.permutation(count)
+        groups = rng.permutation(count // self.group_size)
+        return (groups[:, None] * self.group_size + np.arange(self.group_size)).ravel()
 
     def _evaluate(self, generation: int, actions: np.ndarray, rewards: np.ndarray,
                   losses: dict) -> dict[str, float]:

@@ -16,6 +16,8 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from keras_selfevo import _checks
+
 _EPSILON = 1e-8
 
 
@@ -27,12 +29,18 @@ class RewardWeighting(abc.ABC):
 
     #: Whether rewards must be non-negative (checked before training).
     requires_non_negative = False
+    #: Samples per group for weightings that compare a group's samples (``None``: none).
+    group_size: int | None = None
 
     def __call__(self, rewards: tf.Tensor, batch_rewards: tf.Tensor | None = None) -> tf.Tensor:
         """Weights for ``rewards`` (1-D), with statistics over ``batch_rewards``."""
         rewards = tf.cast(rewards, tf.float32)
         batch_rewards = rewards if batch_rewards is None else tf.cast(batch_rewards, tf.float32)
         return tf.stop_gradient(self.weights(rewards, batch_rewards))
+
+    def batch_checks(self, rewards: tf.Tensor) -> list[tuple[tf.Tensor, str]]:
+        """``(condition, message)`` pairs a batch's rewards must satisfy (none by default)."""
+        return []
 
     @abc.abstractmethod
     def weights(self, rewards: tf.Tensor, batch_rewards: tf.Tensor) -> tf.Tensor:
@@ -148,11 +156,100 @@ class CallableWeighting(RewardWeighting):
         return cls(keras.saving.deserialize_keras_object(config["fn"]))
 
 
+BASELINES = ("mean", "leave_one_out")
+SCALES = ("group_std", "none")
+
+
+@keras.saving.register_keras_serializable(package="keras_selfevo")
+class GroupRelativeWeighting(RewardWeighting):
+    """Group-relative advantages (GRPO, RLOO): each sample against its own group.
+
+    A group is ``group_size`` consecutive samples of the batch: the samples drawn for one
+    observation (``SelfEvolution``'s ``samples_per_observation``, which keeps them
+    together). The weight of sample ``i`` of group ``g`` is its advantage:
+
+    - ``baseline="mean"``: ``r_i - mean(r_g)``;
+    - ``baseline="leave_one_out"`` (RLOO): ``r_i - mean(r_g without r_i)``
+      ``= G / (G - 1) * (r_i - mean(r_g))``;
+
+    divided, with ``scale="group_std"`` (GRPO), by the group's sample standard deviation
+    plus ``epsilon`` (as TRL's GRPO: ``std`` with Bessel's correction, ``epsilon=1e-4``).
+    A group whose rewards are all equal gets weights 0, never NaN.
+
+    Negative weights push the policy away from a sample. With the reward-weighted
+    *squared* loss that push is bounded: ``||y - f(x)||^2`` of a one-hot target and a
+    softmax output is at most 2, so a negative weight lowers the loss by at most ``2|w|``
+    per sample, where a log-likelihood term would fall without bound.
+
+    Groups are taken within each replica's batch, so a batch (and each replica's share of
+    it) must hold whole groups; that is checked on every batch. A group never spans two
+    replicas, so a step on several replicas equals a step on one device.
+
+    Args:
+        group_size: Samples per group, ≥ 2; ``None`` lets ``SelfEvolution`` set it to its
+            ``samples_per_observation`` (``fit`` needs it set).
+        baseline: ``"mean"`` or ``"leave_one_out"``.
+        scale: ``"group_std"`` or ``"none"``.
+        epsilon: Added to the standard deviation.
+    """
+
+    def __init__(self, group_size: int | None = None, baseline: str = "mean",
+                 scale: str = "group_std", epsilon: float = 1e-4):
+        self.group_size = _checks.int_at_least(
+            group_size, "group_size", 2, "a group needs at least two samples to compare",
+            allow_none=True)
+        self.baseline = _checks.one_of(baseline, "baseline", BASELINES)
+        self.scale = _checks.one_of(scale, "scale", SCALES)
+        self.epsilon = _checks.positive_number(epsilon, "epsilon")
+
+    def with_group_size(self, group_size: int) -> GroupRelativeWeighting:
+        """The same weighting for groups of ``group_size``."""
+        return GroupRelativeWeighting(group_size, self.baseline, self.scale, self.epsilon)
+
+    def batch_checks(self, rewards: tf.Tensor) -> list[tuple[tf.Tensor, str]]:
+        """The batch must hold whole groups: ``(condition, message)`` pairs for the step."""
+        size = self._size()
+        return [(tf.equal(tf.size(rewards) % size, 0),
+                 f"`y[\"reward\"]`: the batch (each replica's share of it, with a strategy) "
+                 f"must hold whole groups of {size} samples for group-relative weighting; "
+                 "keep a group's samples together and use a batch size that is a multiple "
+                 f"of {size} (times the number of replicas).")]
+
+    def _size(self) -> int:
+        if self.group_size is None:
+            raise ValueError("GroupRelativeWeighting needs `group_size` (the samples per "
+                             "observation) to train with fit; SelfEvolution sets it from "
+                             "its `samples_per_observation`.")
+        return self.group_size
+
+    def weights(self, rewards: tf.Tensor, batch_rewards: tf.Tensor) -> tf.Tensor:
+        size = self._size()
+        groups = tf.reshape(rewards, [-1, size])
+        centred = groups - tf.reduce_mean(groups, axis=1, keepdims=True)
+        if self.baseline == "leave_one_out":
+            centred = centred * (size / (size - 1))
+        if self.scale == "group_std":
+            variance = tf.reduce_sum(tf.square(groups - tf.reduce_mean(
+                groups, axis=1, keepdims=True)), axis=1, keepdims=True) / (size - 1)
+            centred = centred / (tf.sqrt(variance) + self.epsilon)
+        return tf.reshape(centred, tf.shape(rewards))
+
+    def __call__(self, rewards: tf.Tensor, batch_rewards: tf.Tensor | None = None) -> tf.Tensor:
+        """Weights from this replica's own groups (``batch_rewards`` is not needed)."""
+        return super().__call__(rewards, rewards)
+
+    def get_config(self) -> dict:
+        return {"group_size": self.group_size, "baseline": self.baseline, "scale": self.scale,
+                "epsilon": self.epsilon}
+
+
 WEIGHTINGS = {
     "raw": RawWeighting,
     "normalized": NormalizedWeighting,
     "awr": AWRWeighting,
     "filter": lambda: FilterWeighting(quantile=0.5),
+    "grpo": lambda: GroupRelativeWeighting(baseline="mean", scale="group_std"),
+    "rloo": lambda: GroupRelativeWeighting(baseline="leave_one_out", scale="none"),
 }
 
 
@@ -163,6 +260,9 @@ def get_reward_weighting(
 
     ``"filter"`` keeps the samples at or above the batch median; use
     ``FilterWeighting(threshold=...)`` or ``FilterWeighting(quantile=...)`` for others.
+    ``"grpo"`` and ``"rloo"`` are :class:`GroupRelativeWeighting` with the group's mean and
+    standard deviation, and with the leave-one-out baseline; their group size is
+    ``SelfEvolution``'s ``samples_per_observation``.
     """
     if isinstance(identifier, RewardWeighting):
         return identifier

@@ -11,7 +11,7 @@ import keras
 import tensorflow as tf
 
 from keras_selfevo import _checks
-from keras_selfevo.training.non_finite import StopOnNonFinite
+from keras_selfevo.training.non_finite import StopOnNonFinite, loss_for_logs, weights_are_finite
 
 
 @dataclasses.dataclass(frozen=True)
@@ -395,23 +395,33 @@ class MetaLearner(keras.Model):
         ``shuffle`` defaults to False: a task stream's order is its seed's, and Keras would
         only warn that it cannot shuffle a dataset.
         """
-        callbacks = [*(callbacks or []), StopOnNonFinite(skipped_update=False)]
+        callbacks = [StopOnNonFinite(skipped_update=False), *(callbacks or [])]
         kwargs.setdefault("shuffle", False)
         return super().fit(*args, callbacks=callbacks, **kwargs)
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
-        """One meta-update on a meta-batch of tasks."""
+        """One meta-update on a meta-batch of tasks.
+
+        The loss is logged as NaN when the update left a non-finite weight, so ``fit``
+        stops at that step (:class:`~keras_selfevo.training.StopOnNonFinite`).
+        """
+        loss, predictions, query_y = self._meta_update(data)
+        loss = loss_for_logs(loss, weights_are_finite(self.trainable_variables))
+        return self._update_metrics(loss, predictions, query_y)
+
+    def _meta_update(self, data: Any) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Apply one meta-update; return the query loss, predictions and targets."""
         if self.spec.outer_step == "reptile":
-            return self._update_metrics(*self._reptile_step(data))
+            return self._reptile_step(data)
         if self.vectorize:
-            return self._update_metrics(*self._vectorized_meta_step(data))
+            return self._vectorized_meta_step(data)
         with tf.GradientTape() as tape:
             losses, predictions, query_y = self._query_losses(data, self.inner_steps)
             loss = _global_mean(losses)
             scaled = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
-        return self._update_metrics(loss, predictions, query_y)
+        return loss, predictions, query_y
 
     def test_step(self, data: Any) -> dict[str, tf.Tensor]:
         """Post-adaptation query loss and metrics, with ``eval_inner_steps`` inner steps."""

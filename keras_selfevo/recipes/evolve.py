@@ -25,9 +25,9 @@ from keras_selfevo.evolve.environments import (
     Environment,
     VerifiableGeneration,
 )
-from keras_selfevo.evolve.loop import KEEP, SelfEvolution
+from keras_selfevo.evolve.loop import KEEP, SelfEvolution, check_grouping
 from keras_selfevo.evolve.rewards import CHECKERS
-from keras_selfevo.losses import FilterWeighting
+from keras_selfevo.losses import WEIGHTINGS, FilterWeighting, get_reward_weighting
 from keras_selfevo.plotting import save_curves
 from keras_selfevo.recipes import data, schema
 from keras_selfevo.recipes.schema import Field
@@ -39,8 +39,10 @@ def _bandit(config: dict[str, Any]) -> Environment:
 
 def _generation(config: dict[str, Any]) -> Environment:
     corpus = data.texts(config["dataset"], "train", config["data_dir"])
+    held_out = (data.texts(config["dataset"], "test", config["data_dir"])[
+        :config["held_out_prompts"]] if config["checker"] == "arithmetic" else None)
     return VerifiableGeneration(vocabulary_of(config["dataset"]), config["checker"],
-                                config["length"], corpus, config["corpus_fraction"])
+                                config["length"], corpus, config["corpus_fraction"], held_out)
 
 
 # Environment name → its constructor from a recipe.
@@ -66,7 +68,10 @@ FIELDS: dict[str, Field] = {
     "evolve_learning_rate": Field(None, schema.OPTIONAL_NUMBER, "a positive number or null",
                                   schema.positive_number),
     "alpha": Field(0.3, schema.NUMBER, "a number in [0, 1]", schema.unit_interval),
-    "reward_weighting": Field("raw", (str,), "a weighting name"),
+    "reward_weighting": Field("raw", (str,), f"one of {tuple(WEIGHTINGS)}",
+                              schema.one_of(*WEIGHTINGS)),
+    "kl_beta": Field(0.0, schema.NUMBER, "a number ≥ 0 (weight of KL(policy || the "
+                     "loop's starting policy))", schema.non_negative_number),
     "reward_threshold": Field(None, schema.OPTIONAL_NUMBER, "a number or null", schema.finite),
     "temperature": Field(1.0, schema.NUMBER, "a number ≥ 0",
                          schema.non_negative_number),
@@ -81,6 +86,8 @@ FIELDS: dict[str, Field] = {
                     schema.non_negative_int),
     "length": Field(12, (int,), _INT, schema.positive_int),
     "checker": Field("arithmetic", (str,), f"one of {CHECKERS}", schema.one_of(*CHECKERS)),
+    "held_out_prompts": Field(500, (int,), "an integer ≥ 0 (test lines whose prompts a+b= "
+                              "are scored each generation)", schema.non_negative_int),
     "corpus_fraction": Field(0.0, schema.NUMBER, "a number in [0, 1]", schema.unit_interval),
     "baseline": Field(True, (bool,), "true or false"),
     "self_loss": schema.SELF_LOSS,
@@ -91,8 +98,11 @@ _LOOP_KEYS = ("samples_per_generation", "samples_per_observation", "epochs_per_g
 
 
 def load_evolve_recipe(recipe_dir: str, **overrides: Any) -> dict[str, Any]:
-    """Read and check an evolution recipe over the defaults."""
-    return schema.load(recipe_dir, FIELDS, overrides)[1]
+    """Read and check an evolution recipe over the defaults (the loop's grouping too)."""
+    config = schema.load(recipe_dir, FIELDS, overrides)[1]
+    check_grouping(get_reward_weighting(config["reward_weighting"]),
+                   config["samples_per_observation"], config["keep"], config["batch_size"])
+    return config
 
 
 def _compiled_model(config: dict[str, Any], environment: Environment,
@@ -118,7 +128,8 @@ def _recompile(model: keras.Model, config: dict[str, Any], alpha: float,
         weighting = FilterWeighting(threshold=float(config["reward_threshold"]))
     model.compile(**schema.self_loss_argument(config), optimizer=keras.optimizers.Adam(rate),
                   alpha=alpha, reward_weighting=weighting,
-                  masked_self_loss=model.has_mask_output)
+                  masked_self_loss=model.has_mask_output,
+                  kl_beta=0.0 if pretraining else config["kl_beta"])
 
 
 def _pretrain(model: keras.Model, config: dict[str, Any], environment: Environment) -> None:

@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from keras_selfevo import _checks, distribute, zoo
 from keras_selfevo.data import language_data, text
+from keras_selfevo.losses import WEIGHTINGS
 from keras_selfevo.plotting import save_curves
 from keras_selfevo.recipes import data, schema
 from keras_selfevo.recipes.schema import Field
@@ -50,7 +51,8 @@ FIELDS: dict[str, Field] = {
     "batch_size": Field(64, (int,), "a positive integer", schema.positive_int),
     "learning_rate": Field(1e-3, schema.NUMBER, "a positive number", schema.positive_number),
     "alpha": Field(0.5, schema.NUMBER, "a number in [0, 1]", schema.unit_interval),
-    "reward_weighting": Field("raw", (str,), "a weighting name"),
+    "reward_weighting": Field("raw", (str,), f"one of {tuple(WEIGHTINGS)}",
+                              schema.one_of(*WEIGHTINGS)),
     "masked_self_loss": Field(False, (bool,), "true or false"),
     "self_loss": schema.SELF_LOSS,
     "metrics": Field([], (list,), "a list of metric names"),

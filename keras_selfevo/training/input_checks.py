@@ -191,6 +191,8 @@ class InputChecks:
                     tf.reduce_all(tf.math.is_finite(value)),
                     f'`y["{key}"]` contains NaN or infinite values.',
                 ))
+        if "reward" in y:
+            checks += self.reward_weighting.batch_checks(tf.reshape(y["reward"], [-1]))
         if "reward" in y and self.reward_weighting.requires_non_negative:
             checks.append((
                 tf.reduce_min(tf.cast(y["reward"], tf.float32)) >= 0,

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras.src.models.functional import Functional
 from keras.src.models.model import functional_init_arguments
@@ -30,7 +31,7 @@ from keras_selfevo.training.input_checks import (
     first_tensor,
     input_errors_as_value_errors,
 )
-from keras_selfevo.training.non_finite import StopOnNonFinite
+from keras_selfevo.training.non_finite import StopOnNonFinite, loss_for_logs, weights_are_finite
 from keras_selfevo.training.serving import (
     ServingSignature,
     input_specs,
@@ -47,6 +48,7 @@ class _LossTerms(NamedTuple):
     reinforce_loss: tf.Tensor
     alpha: tf.Tensor
     global_batch: tf.Tensor
+    kl: tf.Tensor
 
 
 def _replica_sum(value: tf.Tensor) -> tf.Tensor:
@@ -64,17 +66,24 @@ def _times_no_nan(gradient: Any, keep: tf.Tensor) -> Any:
     return tf.math.multiply_no_nan(gradient, tf.cast(keep, gradient.dtype))
 
 
-class _StepMeans(keras.metrics.Metric):
-    """Weighted means of ``loss``, ``self_loss``, ``reinforce_loss`` and ``alpha``.
+class _Frozen:
+    """Holds variables out of Keras's and TensorFlow's tracking (not saved with the model)."""
 
-    One metric with a vector state instead of four ``Mean`` trackers: the step updates
-    two variables rather than eight, and ``result()`` returns the four logs as a dict.
+    def __init__(self, variables: list[tf.Variable]):
+        self.variables = variables
+
+
+class _StepMeans(keras.metrics.Metric):
+    """Weighted means of ``loss``, ``self_loss``, ``reinforce_loss``, ``alpha`` (and ``kl``).
+
+    One metric with a vector state instead of one ``Mean`` tracker per log: the step
+    updates two variables, and ``result()`` returns the logs as a dict.
     """
 
-    names = ("loss", "self_loss", "reinforce_loss", "alpha")
-
-    def __init__(self, name: str = "step_means", **kwargs):
+    def __init__(self, names: tuple[str, ...] = ("loss", "self_loss", "reinforce_loss",
+                                                 "alpha"), name: str = "step_means", **kwargs):
         super().__init__(name=name, **kwargs)
+        self.names = tuple(names)
         self.totals = self.add_variable(
             shape=(len(self.names),), initializer="zeros", dtype="float32", name="totals"
         )
@@ -142,6 +151,7 @@ class SelfEvolvingModel(InputChecks, keras.Model):
         masked_self_loss: bool = False,
         self_loss: str = "binary_crossentropy",
         self_ignore_class: int | None = None,
+        kl_beta: float = 0.0,
         metrics: Any = None,
         weighted_metrics: Any = None,
         run_eagerly: bool = False,
@@ -170,6 +180,12 @@ class SelfEvolvingModel(InputChecks, keras.Model):
                 count (padding), e.g. ``keras_selfevo.data.text.PAD``.
             masked_self_loss: Count only masked elements in ``L_self``; needs a ``"mask"``
                 output. Where a batch has no masked element (evaluation), all count.
+            kl_beta: Weight of a reference anchor ``kl_beta * KL(policy || reference)``
+                added to the loss (and logged as ``kl``): the exact KL divergence over the
+                last axis of the ``"policy"`` output (a probability distribution, e.g. the
+                next-token softmax of a language model), averaged over its positions and
+                the global batch, against the policy of frozen reference weights
+                (:meth:`set_reference`; by default the weights when ``fit`` first runs).
             metrics: Metrics of the ``"policy"`` output against ``y["policy"]``.
             weighted_metrics: Same, weighted by ``sample_weight``.
             run_eagerly: As in ``keras.Model.compile``.
@@ -186,6 +202,7 @@ class SelfEvolvingModel(InputChecks, keras.Model):
         self.self_ignore_class = self_ignore_class
         self.self_from_logits = bool(self_from_logits)
         self.masked_self_loss = bool(masked_self_loss)
+        self.kl_beta = _checks.number(kl_beta, "kl_beta", 0.0)
         self._check_output_names()
         super().compile(
             optimizer=optimizer,
@@ -197,8 +214,10 @@ class SelfEvolvingModel(InputChecks, keras.Model):
             jit_compile=jit_compile,
             auto_scale_loss=auto_scale_loss,
         )
+        names = ("loss", "self_loss", "reinforce_loss", "alpha") + (
+            ("kl",) if self.kl_beta else ())
         with self.distribute_strategy.scope():
-            self._step_means = _StepMeans()
+            self._step_means = _StepMeans(names)
         keras_config = dict(self._compile_config.config)
         del keras_config["loss"], keras_config["loss_weights"]  # fixed by this class
         self._compile_config = serialization_lib.SerializableDict(
@@ -209,6 +228,7 @@ class SelfEvolvingModel(InputChecks, keras.Model):
             masked_self_loss=self.masked_self_loss,
             self_loss=self.self_loss,
             self_ignore_class=self.self_ignore_class,
+            kl_beta=self.kl_beta,
             auto_scale_loss=auto_scale_loss,
         )
 
@@ -227,6 +247,53 @@ class SelfEvolvingModel(InputChecks, keras.Model):
             return super().metrics
         keras_metrics = [m for m in super().metrics if m is not self._loss_tracker]
         return [step_means] + keras_metrics
+
+    # ------------------------------------------------------------------ reference anchor
+    def set_reference(self, weights: list | None = None) -> None:
+        """Freeze the policy the ``kl_beta`` penalty anchors to.
+
+        Args:
+            weights: Values of the model's trainable weights, in their order (``None``:
+                their current values). They are copied; they are not saved with the model.
+        """
+        values = ([tf.convert_to_tensor(v) for v in self.trainable_weights] if weights is None
+                  else list(weights))
+        shapes = [tuple(v.shape) for v in self.trainable_weights]
+        if [tuple(np.shape(v)) for v in values] != shapes:
+            raise ValueError(f"`weights` must match the model's trainable weights: "
+                             f"{len(shapes)} arrays of shapes {shapes}; got "
+                             f"{[tuple(np.shape(v)) for v in values]}.")
+        frozen = getattr(self, "_reference", None)
+        if frozen is not None:
+            # Assigned in place: a traced step keeps reading the same variables.
+            for variable, value in zip(frozen.variables, values):
+                variable.assign(tf.cast(value, variable.dtype))
+            return
+        with self.distribute_strategy.scope():
+            variables = [tf.Variable(tf.cast(value, w.dtype), trainable=False)
+                         for value, w in zip(values, self.trainable_weights)]
+        object.__setattr__(self, "_reference", _Frozen(variables))
+
+    @property
+    def has_reference(self) -> bool:
+        """Whether :meth:`set_reference` has frozen a reference policy."""
+        return getattr(self, "_reference", None) is not None
+
+    def _kl_sum(self, x: Any, policy: tf.Tensor, sample_weight: Any) -> tf.Tensor:
+        """Local sum over samples of ``KL(policy || reference)``, averaged over positions."""
+        reference_values = [tf.convert_to_tensor(v) for v in self._reference.variables]
+        outputs, _ = self.stateless_call(
+            reference_values, [tf.convert_to_tensor(v) for v in self.non_trainable_variables],
+            x, training=False)
+        reference = tf.stop_gradient(tf.cast(self._split_outputs(outputs)[1], tf.float32))
+        p = tf.cast(policy, tf.float32)
+        # Exact over the last axis; 0 * log 0 = 0, and log q is floored so that a token the
+        # reference rules out gives a large, finite penalty.
+        kl = tf.reduce_sum(tf.math.xlogy(p, p) - tf.math.xlogy(p, tf.maximum(reference, 1e-12)),
+                           axis=-1)
+        if kl.shape.rank > 1:
+            kl = tf.reduce_mean(kl, axis=list(range(1, kl.shape.rank)))
+        return tf.reduce_sum(kl if sample_weight is None else kl * sample_weight)
 
     # ------------------------------------------------------------------------------ steps
     def _alpha_value(self) -> tf.Tensor:
@@ -337,13 +404,23 @@ class SelfEvolvingModel(InputChecks, keras.Model):
             reinforce_loss = tf.reduce_sum(weighted) / tf.maximum(global_batch, 1.0)
         alpha = self._alpha_value()
         total = alpha * self_loss + (1.0 - alpha) * reinforce_loss
-        return _LossTerms(total, self_loss, reinforce_loss, alpha, global_batch)
+        kl = zero
+        if self.kl_beta:
+            if not self.has_reference:
+                raise ValueError("`kl_beta` > 0 needs a reference policy: call "
+                                 "model.set_reference() (fit does at its start).")
+            kl = self._kl_sum(x, policy_out, sample_weight) / tf.maximum(global_batch, 1.0)
+            total = total + self.kl_beta * kl
+        return _LossTerms(total, self_loss, reinforce_loss, alpha, global_batch, kl)
 
     def _update_trackers(self, terms: _LossTerms, loss_for_logs: tf.Tensor) -> None:
         # Each replica holds its share of the global value; the metric sums over replicas.
         replicas = float(tf.distribute.get_replica_context().num_replicas_in_sync)
-        values = tf.stack([loss_for_logs * replicas, terms.self_loss * replicas,
-                           terms.reinforce_loss * replicas, terms.alpha])
+        values = [loss_for_logs * replicas, terms.self_loss * replicas,
+                  terms.reinforce_loss * replicas, terms.alpha]
+        if self.kl_beta:
+            values.append(terms.kl * replicas)
+        values = tf.stack(values)
         self._step_means.update_state(values, terms.global_batch / replicas)
 
     def _loss_is_finite(self, terms: _LossTerms) -> tf.Tensor:
@@ -373,8 +450,10 @@ class SelfEvolvingModel(InputChecks, keras.Model):
             _times_no_nan(g, keep) for g in tape.gradient(scaled, self.trainable_weights)
         ]
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
-        nan = tf.constant(float("nan"), tf.float32)
-        self._update_trackers(terms, tf.where(finite, terms.total, nan))
+        # A finite loss can still give a non-finite update (a NaN or diverging learning
+        # rate): the weights are checked after it, and either failure logs a NaN loss.
+        ok = tf.logical_and(finite, weights_are_finite(self.trainable_weights))
+        self._update_trackers(terms, loss_for_logs(terms.total, ok))
         return multi_worker_logs(self.compute_metrics(x, y, y_pred, sample_weight))
 
     def test_step(self, data: Any) -> dict[str, tf.Tensor]:
@@ -409,6 +488,20 @@ class SelfEvolvingModel(InputChecks, keras.Model):
         return predict_signatures(self, input_specs(self), self_policy_outputs)
 
     # ------------------------------------------------------------------------ entry points
+    def make_train_function(self, force: bool = False):
+        """Keras's train function; first freezes the KL reference if none is set yet."""
+        self._ensure_reference()
+        return super().make_train_function(force)
+
+    def make_test_function(self, force: bool = False):
+        """Keras's test function; first freezes the KL reference if none is set yet."""
+        self._ensure_reference()
+        return super().make_test_function(force)
+
+    def _ensure_reference(self) -> None:
+        if getattr(self, "kl_beta", 0.0) and not self.has_reference and self.built:
+            self.set_reference()
+
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras averages the first distributed batch over replicas with strategy.reduce to
         # learn the data's structure, which MultiWorkerMirroredStrategy cannot do eagerly on
@@ -439,7 +532,7 @@ class SelfEvolvingModel(InputChecks, keras.Model):
                 validation_data = self._validated(validation_data, None)
             elif isinstance(validation_data, (tuple, list)) and len(validation_data) >= 2:
                 self._validated(validation_data[0], validation_data[1])
-            callbacks = [*(callbacks or []), StopOnNonFinite()]
+            callbacks = [StopOnNonFinite(), *(callbacks or [])]  # first: see its docstring
             return super().fit(
                 x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
                 callbacks=callbacks, validation_split=validation_split,

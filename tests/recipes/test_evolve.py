@@ -37,7 +37,13 @@ def test_bad_recipes_exit_2(tmp_path, capsys):
     for changes, fragment in (({"generations": 0}, "`generations` must be a positive integer"),
                               ({"environment": "chess"}, "`environment` must be"),
                               ({"alpha": "high"}, "`alpha` must be a number in [0, 1]"),
-                              ({"keep": "best"}, "`keep` must be one of")):
+                              ({"keep": "best"}, "`keep` must be one of"),
+                              ({"reward_weighting": "gpro"}, "`reward_weighting` must be one"),
+                              ({"kl_beta": -0.1}, "`kl_beta` must be a number ≥ 0"),
+                              ({"reward_weighting": "grpo"},
+                               "`samples_per_observation` must be ≥ 2"),
+                              ({"reward_weighting": "rloo", "samples_per_observation": 3},
+                               "`batch_size` (20) must be a multiple")):
         assert cli.main(["evolve", _recipe(tmp_path, **changes),
                          "--output", str(tmp_path / "out")]) == 2
         err = capsys.readouterr().err.strip().splitlines()
