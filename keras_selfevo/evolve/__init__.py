@@ -1,10 +1,11 @@
 """Self-evolution: act or generate → score with a reward → learn → repeat."""
 
-from keras_selfevo.evolve import rewards
+from keras_selfevo.evolve import meter, rewards
 from keras_selfevo.evolve.environments import (
     BanditClassification,
     Environment,
     EnvironmentBase,
+    MeterEnvironment,
     Observations,
     SupervisedBandit,
     VerifiableGeneration,
@@ -15,9 +16,11 @@ __all__ = [
     "BanditClassification",
     "Environment",
     "EnvironmentBase",
+    "MeterEnvironment",
     "Observations",
     "SupervisedBandit",
     "SelfEvolution",
     "VerifiableGeneration",
+    "meter",
     "rewards",
 ]

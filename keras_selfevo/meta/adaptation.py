@@ -69,8 +69,10 @@ def encode_text(texts: str | Sequence[str], vocabulary: str, unknown: str = "err
     _checks.one_of(unknown, "unknown", UNKNOWN_POLICIES)
     if isinstance(texts, str):
         texts = [texts]
-    if not texts or not all(isinstance(t, str) for t in texts):
-        raise ValueError("`texts` must be a string or a non-empty sequence of strings.")
+    if (not isinstance(texts, Sequence) or not texts
+            or not all(isinstance(t, str) for t in texts)):
+        raise ValueError("`texts` must be a string or a non-empty sequence of strings, got "
+                         f"{type(texts).__name__}.")
     joined = "\n".join(texts)
     if not joined.strip():
         raise ValueError("`texts` is empty (or only whitespace).")

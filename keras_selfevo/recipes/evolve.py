@@ -19,14 +19,17 @@ from typing import Any
 import keras
 
 from keras_selfevo import _checks, zoo
+from keras_selfevo.data import shakespeare
 from keras_selfevo.data.text_builder import vocabulary_of
 from keras_selfevo.evolve.environments import (
     BanditClassification,
     Environment,
+    MeterEnvironment,
     VerifiableGeneration,
 )
 from keras_selfevo.evolve.loop import KEEP, SelfEvolution, check_grouping
 from keras_selfevo.evolve.rewards import CHECKERS
+from keras_selfevo.export import load_checkpoint
 from keras_selfevo.losses import WEIGHTINGS, FilterWeighting, get_reward_weighting
 from keras_selfevo.plotting import save_curves
 from keras_selfevo.recipes import data, schema
@@ -45,9 +48,17 @@ def _generation(config: dict[str, Any]) -> Environment:
                                 config["length"], corpus, config["corpus_fraction"], held_out)
 
 
+def _meter(config: dict[str, Any]) -> Environment:
+    return MeterEnvironment(data.corpus_ids(config, "train"),
+                            data.corpus_ids(config, "validation"), shakespeare.vocabulary(),
+                            prompt_length=config["prompt_length"], length=config["length"],
+                            corpus_fraction=config["corpus_fraction"],
+                            pretrain_steps=config["pretrain_steps"])
+
+
 # Environment name → its constructor from a recipe.
 ENVIRONMENTS: dict[str, Callable[[dict[str, Any]], Environment]] = {
-    "bandit": _bandit, "generation": _generation}
+    "bandit": _bandit, "generation": _generation, "meter": _meter}
 
 _INT, _NUM = "a positive integer", "a positive number"
 FIELDS: dict[str, Field] = {
@@ -59,6 +70,12 @@ FIELDS: dict[str, Field] = {
     "dataset": Field("selfevo_glyphs/classify10", (str,), "a TFDS name"),
     "pretrain_epochs": Field(1, (int,), "an integer ≥ 0",
                              schema.non_negative_int),
+    "pretrain_steps": Field(500, (int,), "a positive integer (steps per pretraining epoch "
+                            "on a text stream: the meter environment)", schema.positive_int),
+    "pretrained": Field(None, schema.OPTIONAL_STR, "a .keras checkpoint to start from "
+                        "(skips pretraining), or null"),
+    "prompt_length": Field(16, (int,), "a positive integer (meter prompts, in characters)",
+                           schema.positive_int),
     "generations": Field(10, (int,), _INT, schema.positive_int),
     "samples_per_generation": Field(1000, (int,), _INT, schema.positive_int),
     "samples_per_observation": Field(1, (int,), _INT, schema.positive_int),
@@ -100,6 +117,10 @@ _LOOP_KEYS = ("samples_per_generation", "samples_per_observation", "epochs_per_g
 def load_evolve_recipe(recipe_dir: str, **overrides: Any) -> dict[str, Any]:
     """Read and check an evolution recipe over the defaults (the loop's grouping too)."""
     config = schema.load(recipe_dir, FIELDS, overrides)[1]
+    if config["pretrained"] and not os.path.isfile(config["pretrained"]):
+        raise FileNotFoundError(f"`pretrained`: no checkpoint at {config['pretrained']!r} "
+                                "(train one first, e.g. keras-selfevo train "
+                                "models/shakespeare_gpt).")
     check_grouping(get_reward_weighting(config["reward_weighting"]),
                    config["samples_per_observation"], config["keep"], config["batch_size"])
     return config
@@ -107,8 +128,11 @@ def load_evolve_recipe(recipe_dir: str, **overrides: Any) -> dict[str, Any]:
 
 def _compiled_model(config: dict[str, Any], environment: Environment,
                     alpha: float) -> keras.Model:
-    args = schema.model_arguments(config, environment.model_arguments())
-    model = zoo.build(config["model"], **args)
+    if config["pretrained"]:
+        model = load_checkpoint(config["pretrained"])
+    else:
+        model = zoo.build(config["model"],
+                          **schema.model_arguments(config, environment.model_arguments()))
     _recompile(model, config, alpha)
     return model
 
@@ -176,12 +200,15 @@ def evolve(recipe_dir: str, output: str | None = None, *, generations: int | Non
     os.makedirs(output, exist_ok=True)
     start = time.perf_counter()
     model = _compiled_model(config, environment, float(config["alpha"]))
-    if not resume:
+    if not resume and not config["pretrained"]:
         _pretrain(model, config, environment)
+    before = environment.final_report(model, config["temperature"], config["seed"])
     history = _loop(model, environment, config, checkpoints).run(config["generations"],
                                                                  verbose=verbose)
     report: dict[str, Any] = {"config": config, "history": history,
                               "seconds": time.perf_counter() - start}
+    if before:
+        report["before"] = before
     report.update(environment.final_report(model, config["temperature"], config["seed"]))
     baseline_env = environment.supervised_baseline() if config["baseline"] else None
     if baseline_env is not None:

@@ -121,6 +121,8 @@ class LanguageModel(SelfEvolvingModel):
             int32 ids ``[batch, time + length]``.
         """
         _checks.positive_int(length, "length")
+        if not isinstance(temperature, tf.Tensor):
+            _checks.number(temperature, "temperature", 0.0)
         width = prompt.shape[1] if len(prompt.shape) == 2 else None
         if self.context_window is not None and width is not None and (
                 width > self.context_window):

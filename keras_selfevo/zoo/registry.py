@@ -7,11 +7,14 @@ from collections.abc import Callable
 from typing import Any
 
 import keras
+import keras_hub
 
+from keras_selfevo.data import text
 from keras_selfevo.layers import ConvBlock, RandomMasking
 from keras_selfevo.training import SelfEvolvingModel
 from keras_selfevo.zoo.char_rnn import CharRNN
 from keras_selfevo.zoo.gpt import GPT
+from keras_selfevo.zoo.hub_language_model import HubLanguageModel
 
 _BUILDERS: dict[str, Callable[..., keras.Model]] = {}
 _COMMANDS: dict[str, tuple[str, ...]] = {}
@@ -123,6 +126,29 @@ def gpt(vocab_size: int | None = None, vocabulary: str | None = None, num_layers
     _seeded(seed)
     model = GPT(vocab_size=vocab_size, vocabulary=vocabulary, num_layers=num_layers,
                 num_heads=num_heads, width=width, block_size=block_size, dropout=dropout)
+    model.build((None, None))
+    return model
+
+
+@_register("hub_gpt2", ("train", "evolve", "meta-train"))
+def hub_gpt2(vocab_size: int | None = None, vocabulary: str | None = None, num_layers: int = 2,
+             num_heads: int = 2, hidden_dim: int = 64, intermediate_dim: int = 256,
+             max_sequence_length: int = 64, dropout: float = 0.0,
+             seed: int | None = None) -> HubLanguageModel:
+    """keras-hub's ``GPT2Backbone``, built from its config (no download), as a policy.
+
+    :class:`HubLanguageModel` gives it the zoo's ``"self"``/``"policy"`` outputs; pass any
+    other keras-hub causal LM to that wrapper the same way.
+    """
+    _seeded(seed)
+    if vocab_size is None and vocabulary is None:
+        raise ValueError("Give `vocab_size` or `vocabulary`.")
+    size = vocab_size if vocabulary is None else text.vocab_size(vocabulary)
+    backbone = keras_hub.models.GPT2Backbone(
+        vocabulary_size=size, num_layers=num_layers, num_heads=num_heads,
+        hidden_dim=hidden_dim, intermediate_dim=intermediate_dim, dropout=dropout,
+        max_sequence_length=max_sequence_length)
+    model = HubLanguageModel(backbone, vocabulary=vocabulary)
     model.build((None, None))
     return model
 

@@ -67,3 +67,21 @@ def test_evolve_learning_rate_is_used_by_the_loop_not_by_pretraining(tmp_path):
     unset = recipes.load_evolve_recipe(_recipe(tmp_path, learning_rate=0.01))
     recipes._recompile(model, unset, 0.5)
     assert np.isclose(float(model.optimizer.learning_rate), 0.01)
+
+
+def test_a_pretrained_checkpoint_with_group_relative_weighting(tmp_path):
+    from keras_selfevo import zoo
+
+    checkpoint = tmp_path / "lm.keras"
+    zoo.build("char_rnn", vocabulary="0123456789+=", units=8, seed=0).save(checkpoint)
+    recipe = _recipe(tmp_path, environment="generation", model="char_rnn",
+                     dataset="selfevo_text/arithmetic", model_args={},
+                     pretrained=str(checkpoint), reward_weighting="rloo", keep="all",
+                     samples_per_generation=8, samples_per_observation=4, batch_size=8,
+                     kl_beta=0.1, held_out_prompts=20, length=9, generations=1)
+    out = tmp_path / "run"
+    assert cli.main(["evolve", recipe, "--output", str(out), "--data-dir",
+                     str(tmp_path / "data")]) == 0
+    report = json.loads((out / "history.json").read_text())
+    assert {"kl", "held_out_valid", "train_prompt_valid"} <= set(report["history"][1])
+    assert len(report["before"]["samples"]) == len(report["samples"]) == 20

@@ -1,0 +1,96 @@
+"""The iambic-pentameter checker on known lines, and the meter environment's wiring."""
+
+import numpy as np
+import pytest
+
+import keras_selfevo as kse
+from keras_selfevo.data import text
+from keras_selfevo.evolve import MeterEnvironment, meter
+
+
+@pytest.mark.parametrize("line, syllables, mismatches", [
+    ("Shall I compare thee to a summer's day?", 10, 0),
+    ("So foul and fair a day I have not seen.", 10, 0),
+    ("But soft, what light through yonder window breaks?", 10, 0),
+    # Eleven syllables (a feminine ending): one off.
+    ("To be, or not to be, that is the question:", 11, 0),
+    # Nine syllables; the two-syllable words fall on da-DUM.
+    ("I went to the store and bought some milk.", 9, 0),
+    # com-MIT-tee, to-MOR-row, af-ter-NOON, dis-CUSS, BUD-get: far from ten.
+    ("The committee will meet tomorrow afternoon to discuss the budget.", 18, 7),
+])
+def test_scansion_of_known_lines(line, syllables, mismatches):
+    assert meter.scansion(line) == (syllables, mismatches)
+    expected = max(0.0, 1 - (abs(syllables - 10) + mismatches) / 10)
+    assert meter.meter_reward(line) == pytest.approx(expected)
+
+
+def test_rewards_perfect_partial_and_zero():
+    assert meter.meter_reward("Shall I compare thee to a summer's day?") == 1.0
+    assert meter.is_pentameter("Rough winds do shake the darling buds of May,")
+    # LOVE-ly on positions 4-5 is right; TEM-per-ate puts a '0' where a stress belongs,
+    # or (as TEM-prate) gives nine syllables: one off either way.
+    assert meter.meter_reward("Thou art more lovely and more temperate:") == pytest.approx(0.9)
+    prose = "The committee will meet tomorrow afternoon to discuss the budget."
+    assert meter.meter_reward(prose) < meter.meter_reward("To be, or not to be, that is the "
+                                                          "question:") < 1.0
+    assert meter.meter_reward("Shall I compare thee to a summer's dayz?") == 0.0  # unknown
+    assert meter.meter_reward("") == 0.0 and meter.meter_reward("... !") == 0.0
+    # SUM-mer at the start puts a stress on the first syllable and none on the second.
+    assert meter.scansion("Summer shall I compare thee to a day") == (10, 2)
+
+
+def test_words_and_stresses():
+    assert meter.words_of("O'er the hills, summer's day!") == ["O'er", "the", "hills", "summer's",
+                                                             "day"]
+    assert meter.word_stresses("compare") == ("01",)
+    assert meter.word_stresses("Qwzx") == ()
+
+
+@pytest.fixture(scope="module")
+def environment():
+    vocabulary = "abcdefghijklmnopqrstuvwxyz ,.\n"
+    passage = ("shall i compare thee to a summers day  \nthou art more lovely and more "
+               "temperate  \nrough winds do shake the darling buds of may  \n") * 20
+    ids = text.encode_stream(passage, vocabulary)
+    return MeterEnvironment(ids, ids, vocabulary, prompt_length=8, length=24,
+                            corpus_fraction=0.5, validation_chars=200, eval_window=16)
+
+
+def test_environment_rows_lines_and_rewards(environment):
+    observations = environment.observe(6, seed=0)
+    assert observations.inputs.shape == (6, 8)
+    prompts = [text.decode_stream(p, environment.vocabulary) for p in observations.inputs]
+    assert all(p.endswith("  \n") for p in prompts)
+    # Actions are prompt + written characters; the line stops at the first newline.
+    line = text.encode_stream("so foul and fair  \nxyz abcdefg", environment.vocabulary)
+    assert len(line) == 30
+    actions = np.concatenate([observations.inputs[:1], line[None, :24]], axis=1)
+    assert environment.lines(actions) == ["so foul and fair"]
+    rewards = environment.reward(observations, actions)
+    assert rewards.shape == (1,) and 0 < rewards[0] < 1
+    y = environment.targets(observations, actions[:, :-1], actions)
+    assert y["policy"].shape == (1, 31, text.vocab_size(environment.vocabulary))
+    np.testing.assert_array_equal(y["self"], actions[:, 1:])
+    x, mixed = environment.mix_rows(actions[:, :-1], {**y, "reward": rewards}, seed=0)
+    assert len(x) == 2 and mixed["reward"][1] == 0.0  # corpus windows weigh nothing
+    assert environment.describe(np.repeat(actions, 2, axis=0)) == {"distinct_4grams": 0.5}
+
+
+def test_environment_runs_a_generation_with_a_gpt(environment):
+    model = kse.zoo.build("gpt", vocabulary=environment.vocabulary, num_layers=1, num_heads=2,
+                          width=16, block_size=32, seed=0)
+    model.compile(optimizer="adam", alpha=0.5, reward_weighting="grpo", kl_beta=0.1)
+    history = kse.evolve.SelfEvolution(model, environment, samples_per_generation=4,
+                                       samples_per_observation=2, batch_size=4).run(1, verbose=0)
+    assert {"validation_nats_per_char", "distinct_4grams", "kl"} <= set(history[1])
+    assert np.isfinite(history[1]["validation_nats_per_char"])
+
+
+def test_bad_arguments(environment):
+    vocabulary = environment.vocabulary
+    prose = text.encode_stream("no verse here at all.\n" * 5, vocabulary)
+    with pytest.raises(ValueError, match="no verse line break"):
+        MeterEnvironment(prose, prose, vocabulary)
+    with pytest.raises(ValueError, match="`corpus_fraction`"):
+        MeterEnvironment(prose, prose, vocabulary, corpus_fraction=1.0)
