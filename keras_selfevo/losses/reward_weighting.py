@@ -224,7 +224,9 @@ class GroupRelativeWeighting(RewardWeighting):
 
     def weights(self, rewards: tf.Tensor, batch_rewards: tf.Tensor) -> tf.Tensor:
         size = self._size()
-        groups = tf.reshape(rewards, [-1, size])
+        count = tf.size(rewards)
+        whole = count - count % size
+        groups = tf.reshape(rewards[:whole], [-1, size])
         centred = groups - tf.reduce_mean(groups, axis=1, keepdims=True)
         if self.baseline == "leave_one_out":
             centred = centred * (size / (size - 1))
@@ -232,7 +234,10 @@ class GroupRelativeWeighting(RewardWeighting):
             variance = tf.reduce_sum(tf.square(groups - tf.reduce_mean(
                 groups, axis=1, keepdims=True)), axis=1, keepdims=True) / (size - 1)
             centred = centred / (tf.sqrt(variance) + self.epsilon)
-        return tf.reshape(centred, tf.shape(rewards))
+        # A batch that splits a group fails its input check; until that check stops the
+        # step, the samples of the broken group weigh NaN, so the step applies no update.
+        broken = tf.fill([count - whole], tf.constant(float("nan"), rewards.dtype))
+        return tf.concat([tf.reshape(centred, [-1]), broken], axis=0)
 
     def __call__(self, rewards: tf.Tensor, batch_rewards: tf.Tensor | None = None) -> tf.Tensor:
         """Weights from this replica's own groups (``batch_rewards`` is not needed)."""

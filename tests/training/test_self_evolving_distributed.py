@@ -57,6 +57,10 @@ CASES = {
     "filter": dict(reward_weighting="filter"),
     "filter_threshold": dict(reward_weighting=kse.losses.FilterWeighting(threshold=1.0)),
     "masked_self_loss": dict(reward_weighting="awr", masked_self_loss=True),
+    # Groups of 4 consecutive samples: each replica's 8 hold two whole groups.
+    "grpo": dict(reward_weighting=kse.losses.GroupRelativeWeighting(4)),
+    "rloo": dict(reward_weighting=kse.losses.GroupRelativeWeighting(
+        4, baseline="leave_one_out", scale="none")),
 }
 
 

@@ -15,6 +15,9 @@ CASES = {
     "sinusoid_mlp": ({}, np.linspace(-5, 5, 4, dtype=np.float32)[:, None], (4, 1)),
     "gpt": ({"vocabulary": "()[]", "num_layers": 1, "num_heads": 2, "width": 8, "block_size": 16},
             TOKENS, {"self": (2, 9, 7), "policy": (2, 9, 7)}),
+    "hub_gpt2": ({"vocabulary": "()[]", "num_layers": 1, "num_heads": 2, "hidden_dim": 8,
+                  "intermediate_dim": 16, "max_sequence_length": 16},
+                 TOKENS, {"self": (2, 9, 7), "policy": (2, 9, 7)}),
 }
 
 
