@@ -203,6 +203,25 @@ class SupervisedBandit(BanditClassification):
         return None
 
 
+def _next_token_rows(tokens: np.ndarray, vocabulary: str) -> dict[str, np.ndarray]:
+    """Training targets of token rows: the one-hot next token (policy) and its id (self)."""
+    next_ids = tokens[:, 1:].astype(np.int32)
+    policy = np.eye(text.vocab_size(vocabulary), dtype=np.float32)[next_ids]
+    return {"policy": policy, "self": next_ids}
+
+
+def _extra_rows(fraction: float, count: int) -> int:
+    """How many rows to add to ``count`` so that they make ``fraction`` of all (1: as many)."""
+    return int(round(fraction / (1 - fraction) * count)) if fraction < 1 else count
+
+
+def _appended(x: np.ndarray, y: dict[str, np.ndarray], extra_x: np.ndarray,
+              extra_y: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Rows ``extra_x, extra_y`` after ``x, y`` (the keys of ``y``)."""
+    return (np.concatenate([x, extra_x]),
+            {key: np.concatenate([y[key], extra_y[key]]) for key in y})
+
+
 class VerifiableGeneration(EnvironmentBase):
     """Strings sampled from a :class:`~keras_selfevo.zoo.CharRNN`, scored by a checker.
 
@@ -266,19 +285,15 @@ class VerifiableGeneration(EnvironmentBase):
 
     def targets(self, observations: Observations, model_inputs: np.ndarray,
                 actions: np.ndarray) -> dict[str, np.ndarray]:
-        next_ids = actions[:, 1:].astype(np.int32)
-        policy = np.eye(text.vocab_size(self.vocabulary), dtype=np.float32)[next_ids]
-        return {"policy": policy, "self": next_ids}
+        return _next_token_rows(actions, self.vocabulary)
 
     def corpus_rows(self, count: int, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """``count`` corpus lines as training rows, rewarded by the checker."""
         rng = np.random.default_rng([seed, 5])
         lines = [self.corpus[i] for i in rng.integers(0, len(self.corpus), count)]
         ids = text.encode(lines, self.vocabulary, self.length + 2)
-        next_ids = ids[:, 1:].astype(np.int32)
-        policy = np.eye(text.vocab_size(self.vocabulary), dtype=np.float32)[next_ids]
         rewards = reward_functions.score(lines, self.checker)
-        return ids[:, :-1], {"policy": policy, "self": next_ids, "reward": rewards}
+        return ids[:, :-1], {**_next_token_rows(ids, self.vocabulary), "reward": rewards}
 
     def mix_rows(self, x: np.ndarray, y: dict[str, np.ndarray],
                  seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -286,10 +301,7 @@ class VerifiableGeneration(EnvironmentBase):
         fraction = self.corpus_fraction
         if fraction <= 0 or not self.corpus:
             return x, y
-        extra = int(round(fraction / (1 - fraction) * len(x))) if fraction < 1 else len(x)
-        corpus_x, corpus_y = self.corpus_rows(extra, seed)
-        return (np.concatenate([x, corpus_x]),
-                {key: np.concatenate([y[key], corpus_y[key]]) for key in y})
+        return _appended(x, y, *self.corpus_rows(_extra_rows(fraction, len(x)), seed))
 
     def model_arguments(self) -> dict[str, Any]:
         return {"vocabulary": self.vocabulary}
@@ -419,27 +431,21 @@ class MeterEnvironment(EnvironmentBase):
         return np.asarray([meter.meter_reward(line) for line in self.lines(actions)],
                           np.float32)
 
-    def _rows(self, tokens: np.ndarray) -> dict[str, np.ndarray]:
-        next_ids = tokens[:, 1:].astype(np.int32)
-        policy = np.eye(text.vocab_size(self.vocabulary), dtype=np.float32)[next_ids]
-        return {"policy": policy, "self": next_ids}
-
     def targets(self, observations: Observations, model_inputs: np.ndarray,
                 actions: np.ndarray) -> dict[str, np.ndarray]:
-        return self._rows(actions)
+        return _next_token_rows(actions, self.vocabulary)
 
     def mix_rows(self, x: np.ndarray, y: dict[str, np.ndarray],
                  seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Add training-text windows (reward 0) so that they make ``corpus_fraction``."""
         if self.corpus_fraction <= 0:
             return x, y
-        extra = int(round(self.corpus_fraction / (1 - self.corpus_fraction) * len(x)))
+        extra = _extra_rows(self.corpus_fraction, len(x))
         rng = np.random.default_rng([seed, 13])
         starts = rng.integers(0, len(self.train_ids) - self.window - 1, extra)
         tokens = self.train_ids[starts[:, None] + np.arange(self.window + 1)]
-        rows = {**self._rows(tokens), "reward": np.zeros(extra, np.float32)}
-        return (np.concatenate([x, tokens[:, :-1]]),
-                {key: np.concatenate([y[key], rows[key]]) for key in y})
+        rows = {**_next_token_rows(tokens, self.vocabulary), "reward": np.zeros(extra, np.float32)}
+        return _appended(x, y, tokens[:, :-1], rows)
 
     def evaluate(self, model) -> dict[str, float]:
         return {"validation_nats_per_char": model.nats_per_char(self.validation_ids,

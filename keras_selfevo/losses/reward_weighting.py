@@ -227,12 +227,12 @@ class GroupRelativeWeighting(RewardWeighting):
         count = tf.size(rewards)
         whole = count - count % size
         groups = tf.reshape(rewards[:whole], [-1, size])
-        centred = groups - tf.reduce_mean(groups, axis=1, keepdims=True)
+        deviation = groups - tf.reduce_mean(groups, axis=1, keepdims=True)
+        centred = deviation
         if self.baseline == "leave_one_out":
-            centred = centred * (size / (size - 1))
+            centred = deviation * (size / (size - 1))
         if self.scale == "group_std":
-            variance = tf.reduce_sum(tf.square(groups - tf.reduce_mean(
-                groups, axis=1, keepdims=True)), axis=1, keepdims=True) / (size - 1)
+            variance = tf.reduce_sum(tf.square(deviation), axis=1, keepdims=True) / (size - 1)
             centred = centred / (tf.sqrt(variance) + self.epsilon)
         # A batch that splits a group fails its input check; until that check stops the
         # step, the samples of the broken group weigh NaN, so the step applies no update.

@@ -413,10 +413,10 @@ class SelfEvolvingModel(InputChecks, keras.Model):
             total = total + self.kl_beta * kl
         return _LossTerms(total, self_loss, reinforce_loss, alpha, global_batch, kl)
 
-    def _update_trackers(self, terms: _LossTerms, loss_for_logs: tf.Tensor) -> None:
+    def _update_trackers(self, terms: _LossTerms, logged_loss: tf.Tensor) -> None:
         # Each replica holds its share of the global value; the metric sums over replicas.
         replicas = float(tf.distribute.get_replica_context().num_replicas_in_sync)
-        values = [loss_for_logs * replicas, terms.self_loss * replicas,
+        values = [logged_loss * replicas, terms.self_loss * replicas,
                   terms.reinforce_loss * replicas, terms.alpha]
         if self.kl_beta:
             values.append(terms.kl * replicas)
