@@ -6,8 +6,8 @@ builders with TFDS, so ``keras.saving.load_model`` and ``tfds.load`` find them.
 
 from keras_selfevo import _quiet
 
-if _quiet.running_as_cli():
-    _quiet.import_tensorflow_quietly()
+if _quiet.quiet_requested():
+    _quiet.start_quietly()
 
 from keras_selfevo import (  # noqa: E402
     data,

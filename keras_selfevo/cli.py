@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train, meta-train, evolve and export self-improving Keras models.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    _add_verbose_option(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     demo = commands.add_parser(
         "demo",
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--epochs", type=_positive_int, default=12, help="training epochs (default: 12)"
     )
+    demo.add_argument("--seed", type=int, default=0, help="seeds every step (default: 0)")
     meta = commands.add_parser(
         "meta-train",
         help="meta-train a MetaLearner recipe (models/<name>/config.json) and evaluate it",
@@ -139,6 +141,20 @@ def build_parser() -> argparse.ArgumentParser:
     evolve.add_argument("--resume", action="store_true",
                         help="continue from the last finished generation in --output")
     _add_set_option(evolve)
+    prepare = commands.add_parser(
+        "prepare-mnist",
+        help="prepare TFDS mnist from local IDX files (no network needed)",
+        description="Check the four MNIST IDX files in IDX_DIR (gzipped or not) and write "
+        "TFDS mnist 3.0.1 into --data-dir, so that `--set dataset=mnist --data-dir D` and "
+        "tfds.load('mnist', data_dir=D) work offline.",
+    )
+    prepare.add_argument("idx_dir", help="folder with train-images-idx3-ubyte[.gz], "
+                         "train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], "
+                         "t10k-labels-idx1-ubyte[.gz]")
+    prepare.add_argument("--data-dir", help="TFDS data_dir to write (default: $TFDS_DATA_DIR "
+                         "or ~/tensorflow_datasets)")
+    for command in commands.choices.values():
+        _add_verbose_option(command)
     return parser
 
 
@@ -147,6 +163,15 @@ def _add_set_option(parser: argparse.ArgumentParser) -> None:
         "--set", dest="overrides", action="append", default=[], type=_key_value,
         metavar="KEY=VALUE",
         help="override a recipe key; VALUE is read as JSON (numbers, true, lists) or text",
+    )
+
+
+def _add_verbose_option(parser: argparse.ArgumentParser) -> None:
+    # Read from sys.argv before TensorFlow is imported (keras_selfevo._quiet); declared here
+    # so that --help lists it and the parser accepts it.
+    parser.add_argument(
+        "--verbose", action="store_true", default=argparse.SUPPRESS,
+        help="show TensorFlow's log lines, TFDS progress bars and every warning",
     )
 
 
@@ -174,7 +199,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from keras_selfevo.demo import run_demo
 
-        run_demo(args.output, epochs=args.epochs)
+        run_demo(args.output, epochs=args.epochs, seed=args.seed)
         return 0
     if args.command == "meta-train":
         from keras_selfevo.recipes.meta_train import meta_train
@@ -236,6 +261,14 @@ def _run(args: argparse.Namespace) -> int:
         print(f"[adapt] wrote {args.output}: model.keras, adapt.json"
               + (", serving/" if args.export else ""))
         return 0 if report.get("export_ok", True) else 1
+    if args.command == "prepare-mnist":
+        from keras_selfevo.data.loading import default_data_dir
+        from keras_selfevo.data.mnist_files import prepare_mnist
+
+        path = prepare_mnist(args.idx_dir, args.data_dir or default_data_dir())
+        print(f"[prepare-mnist] mnist is ready in {path}; train on it with "
+              f"--set dataset=mnist --data-dir {args.data_dir or default_data_dir()}")
+        return 0
     if args.command == "export":
         from keras_selfevo.export import export_for_serving, load_checkpoint
 
@@ -252,7 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         if args.command is None:
-            choices = ", ".join(["demo", "meta-train", "train", "evolve", "adapt", "export"])
+            choices = ", ".join(["demo", "meta-train", "train", "evolve", "adapt", "export",
+                                 "prepare-mnist"])
             raise UsageError(f"a command is required ({choices}); see '{PROG} --help'")
         return _run(args)
     except UsageError as error:

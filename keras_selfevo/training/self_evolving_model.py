@@ -449,7 +449,16 @@ class SelfEvolvingModel(InputChecks, keras.Model):
         gradients = [
             _times_no_nan(g, keep) for g in tape.gradient(scaled, self.trainable_weights)
         ]
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
+        # A head whose target this data leaves out (the policy during self-supervised
+        # pretraining) has no gradient and is left alone, as Keras would after warning
+        # "did you forget to provide a `loss`": here the omission is by design.
+        # The optimizer is built on every weight first, as Keras builds it, so its state
+        # (and a checkpoint of it) does not depend on the first batch's targets.
+        if not self.optimizer.built:
+            with keras.name_scope(self.optimizer.name, caller=self.optimizer):
+                self.optimizer.build(self.trainable_weights)
+        updates = [(g, v) for g, v in zip(gradients, self.trainable_weights) if g is not None]
+        self.optimizer.apply_gradients(updates or zip(gradients, self.trainable_weights))
         # A finite loss can still give a non-finite update (a NaN or diverging learning
         # rate): the weights are checked after it, and either failure logs a NaN loss.
         ok = tf.logical_and(finite, weights_are_finite(self.trainable_weights))

@@ -9,6 +9,7 @@ from typing import Any
 import keras
 import keras_hub
 
+from keras_selfevo import _checks
 from keras_selfevo.data import text
 from keras_selfevo.layers import ConvBlock, RandomMasking
 from keras_selfevo.training import SelfEvolvingModel
@@ -19,6 +20,7 @@ from keras_selfevo.zoo.hub_language_model import HubLanguageModel
 _BUILDERS: dict[str, Callable[..., keras.Model]] = {}
 _COMMANDS: dict[str, tuple[str, ...]] = {}
 DOWNSAMPLES = ("pool", "stride")
+DECODERS = ("dense", "conv")
 
 
 def _register(name: str, commands: tuple[str, ...]):
@@ -40,30 +42,48 @@ def _seeded(seed: int | None) -> None:
 @_register("mnist_cnn", ("train", "evolve"))
 def mnist_cnn(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10,
               filters: int = 32, units: int = 64, mask_rate: float = 0.25,
-              seed: int | None = None) -> SelfEvolvingModel:
+              decoder: str = "dense", seed: int | None = None) -> SelfEvolvingModel:
     """A small CNN with a masked-reconstruction "self" head and a class-score "policy" head.
 
     Input → RandomMasking → Conv2D(filters, 3×3, ReLU) → MaxPool 2 → Flatten → Dense(units,
-    ReLU) → {"self": Dense(prod(input_shape), sigmoid) reshaped to the input,
-    "policy": Dense(num_classes, softmax), "mask": the masking layer's mask}. Compile with
-    ``masked_self_loss=True`` to score masked pixels only.
+    ReLU) → {"self": the reconstruction, "policy": Dense(num_classes, softmax), "mask": the
+    masking layer's mask}. Compile with ``masked_self_loss=True`` to score masked pixels only.
+
+    Args:
+        input_shape: Image shape ``(height, width, channels)``.
+        num_classes: Classes of the policy head.
+        filters: Channels of the convolution.
+        units: Width of the dense layer the policy reads.
+        mask_rate: Share of input pixels masked during training.
+        decoder: Where the reconstruction comes from. ``"dense"``: Dense(prod(input_shape),
+            sigmoid) on the ``units``-wide layer, which the policy shares. ``"conv"``: a 3×3
+            transposed convolution (sigmoid) on the convolution's feature map, so the self
+            head fills each masked pixel from its neighbourhood and the dense layer is the
+            policy's alone.
+        seed: Seeds the initial weights and the masking.
     """
+    _checks.one_of(decoder, "decoder", DECODERS)
     _seeded(seed)
     input_shape = tuple(input_shape)
     inputs = keras.Input(input_shape, name="image")
     corrupted, mask = RandomMasking(rate=mask_rate, seed=seed, name="masking")(inputs)
-    h = keras.layers.Conv2D(filters, 3, activation="relu", name="conv")(corrupted)
-    h = keras.layers.MaxPooling2D(2, name="pool")(h)
+    features = keras.layers.Conv2D(filters, 3, activation="relu", name="conv")(corrupted)
+    h = keras.layers.MaxPooling2D(2, name="pool")(features)
     h = keras.layers.Flatten(name="flatten")(h)
     h = keras.layers.Dense(units, activation="relu", name="hidden")(h)
-    size = 1
-    for dim in input_shape:
-        size *= dim
-    recon = keras.layers.Dense(size, activation="sigmoid", name="reconstruction")(h)
+    if decoder == "conv":
+        recon = keras.layers.Conv2DTranspose(input_shape[-1], 3, activation="sigmoid",
+                                             name="self")(features)
+    else:
+        size = 1
+        for dim in input_shape:
+            size *= dim
+        recon = keras.layers.Dense(size, activation="sigmoid", name="reconstruction")(h)
+        recon = keras.layers.Reshape(input_shape, name="self")(recon)
     return SelfEvolvingModel(
         inputs,
         {
-            "self": keras.layers.Reshape(input_shape, name="self")(recon),
+            "self": recon,
             "policy": keras.layers.Dense(num_classes, activation="softmax", name="policy")(h),
             "mask": mask,
         },

@@ -1,5 +1,6 @@
 import json
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -375,3 +376,25 @@ def test_self_from_logits_step_equals_the_formula():
     model.train_on_batch(x, y)
     for w0, g, w1 in zip(before, grads, model.trainable_weights):
         np.testing.assert_allclose(w1.numpy(), w0 - 0.5 * g.numpy(), atol=1e-6)
+
+
+def test_a_head_without_targets_is_left_alone_without_a_warning():
+    # Self-supervised pretraining: only "self" targets, so the policy head has no gradient.
+    model = kse.zoo.build("mnist_cnn", num_classes=3, input_shape=(8, 8, 1), filters=2,
+                          units=4, seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), alpha=1.0)
+    policy_before = [w.copy() for w in model.get_layer("policy").get_weights()]
+    x = np.random.default_rng(0).random((16, 8, 8, 1)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(x, {"self": x}, batch_size=8, epochs=1, verbose=0)
+    for before, after in zip(policy_before, model.get_layer("policy").get_weights()):
+        np.testing.assert_array_equal(before, after)
+    assert not np.array_equal(model.get_layer("conv").get_weights()[0],
+                              kse.zoo.build("mnist_cnn", num_classes=3, input_shape=(8, 8, 1),
+                                            filters=2, units=4, seed=0)
+                              .get_layer("conv").get_weights()[0])
+    # Built on every weight, as Keras builds it: two Adam slots per trainable variable.
+    slots = [v for v in model.optimizer.variables if "momentum" in v.path or
+             "velocity" in v.path]
+    assert len(slots) == 2 * len(model.trainable_weights)
