@@ -65,8 +65,9 @@ def non_negative_number(value: Any, key: str) -> None:
 
 
 def unit_interval(value: Any, key: str) -> None:
-    """A range check: a finite number in [0, 1]."""
-    _checks.number(value, key, 0.0, 1.0)
+    """A range check: a finite number in [0, 1] (None passes: the field's types decide)."""
+    if value is not None:
+        _checks.number(value, key, 0.0, 1.0)
 
 
 def finite(value: Any, key: str) -> None:

@@ -32,6 +32,7 @@ from keras_selfevo.losses import WEIGHTINGS
 from keras_selfevo.plotting import save_curves
 from keras_selfevo.recipes import data, schema
 from keras_selfevo.recipes.schema import Field
+from keras_selfevo.training import CosineAlpha
 
 FIELDS: dict[str, Field] = {
     **schema.COMMON,
@@ -51,6 +52,8 @@ FIELDS: dict[str, Field] = {
     "batch_size": Field(64, (int,), "a positive integer", schema.positive_int),
     "learning_rate": Field(1e-3, schema.NUMBER, "a positive number", schema.positive_number),
     "alpha": Field(0.5, schema.NUMBER, "a number in [0, 1]", schema.unit_interval),
+    "alpha_end": Field(None, schema.OPTIONAL_NUMBER, "a number in [0, 1] or null (alpha stays "
+                       "constant)", schema.unit_interval),
     "reward_weighting": Field("raw", (str,), f"one of {tuple(WEIGHTINGS)}",
                               schema.one_of(*WEIGHTINGS)),
     "masked_self_loss": Field(False, (bool,), "true or false"),
@@ -122,19 +125,27 @@ def _optimizer(config: dict[str, Any]) -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(**common)
 
 
-def build_model(config: dict[str, Any], info: dict[str, Any]) -> keras.Model:
+def build_model(config: dict[str, Any], info: dict[str, Any],
+                total_steps: int | None = None) -> keras.Model:
     """The recipe's zoo model, compiled (call inside the strategy's scope).
 
     ``info`` is what the data fixes (input shape and classes, or the vocabulary); it fills
-    the builder arguments the recipe leaves open.
+    the builder arguments the recipe leaves open. With ``alpha_end``, alpha follows a cosine
+    from ``alpha`` to ``alpha_end`` over the run's ``total_steps``
+    (:class:`~keras_selfevo.training.CosineAlpha`).
     """
     model = zoo.build(config["model"], **schema.model_arguments(config, info))
     optimizer = _optimizer(config)
     if isinstance(optimizer, keras.optimizers.AdamW):
         optimizer.exclude_from_weight_decay(
             var_list=[v for v in model.trainable_variables if len(v.shape) < 2])
+    alpha: Any = float(config["alpha"])
+    if config["alpha_end"] is not None:
+        if not total_steps:
+            raise ValueError("`alpha_end` needs the run's length (`total_steps`).")
+        alpha = CosineAlpha(alpha, float(config["alpha_end"]), total_steps)
     model.compile(**schema.self_loss_argument(config), optimizer=optimizer,
-                  alpha=float(config["alpha"]), reward_weighting=config["reward_weighting"],
+                  alpha=alpha, reward_weighting=config["reward_weighting"],
                   masked_self_loss=config["masked_self_loss"], metrics=config["metrics"] or None,
                   steps_per_execution=config["steps_per_execution"],
                   jit_compile=config["jit_compile"])
@@ -291,8 +302,10 @@ def train(recipe_dir: str, output: str | None = None, *, epochs: int | None = No
     if resume and os.path.isfile(metadata):
         first_epoch = _resumed_epoch(metadata, output)
 
+    steps_per_epoch = config["steps_per_epoch"] or (
+        0 if corpus else len(train_arrays["x"]) // config["batch_size"])
     with chosen.scope():
-        model = build_model(config, info)
+        model = build_model(config, info, config["epochs"] * steps_per_epoch)
     if corpus:
         steps = config["steps_per_epoch"]
         batches = language_data.window_batches(train_arrays, config["sequence_length"],

@@ -42,7 +42,8 @@ def _seeded(seed: int | None) -> None:
 @_register("mnist_cnn", ("train", "evolve"))
 def mnist_cnn(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10,
               filters: int = 32, units: int = 64, mask_rate: float = 0.25,
-              decoder: str = "dense", seed: int | None = None) -> SelfEvolvingModel:
+              decoder: str = "dense", policy_input: str = "masked",
+              seed: int | None = None) -> SelfEvolvingModel:
     """A small CNN with a masked-reconstruction "self" head and a class-score "policy" head.
 
     Input → RandomMasking → Conv2D(filters, 3×3, ReLU) → MaxPool 2 → Flatten → Dense(units,
@@ -60,15 +61,26 @@ def mnist_cnn(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10,
             transposed convolution (sigmoid) on the convolution's feature map, so the self
             head fills each masked pixel from its neighbourhood and the dense layer is the
             policy's alone.
+        policy_input: What the policy reads during training. ``"masked"``: the masked image
+            the self head reads (one convolution). ``"clean"``: the image itself, through
+            the same convolution applied a second time, so masking trains the self head
+            only and the classifier trains on what it will be asked about (outside
+            training both read the image).
         seed: Seeds the initial weights and the masking.
     """
     _checks.one_of(decoder, "decoder", DECODERS)
+    _checks.one_of(policy_input, "policy_input", ("masked", "clean"))
+    if policy_input == "clean" and decoder != "conv":
+        raise ValueError("`policy_input`='clean' needs `decoder`='conv': the dense decoder "
+                         "reads the policy's layer, which would then see the unmasked image.")
     _seeded(seed)
     input_shape = tuple(input_shape)
     inputs = keras.Input(input_shape, name="image")
     corrupted, mask = RandomMasking(rate=mask_rate, seed=seed, name="masking")(inputs)
-    features = keras.layers.Conv2D(filters, 3, activation="relu", name="conv")(corrupted)
-    h = keras.layers.MaxPooling2D(2, name="pool")(features)
+    conv = keras.layers.Conv2D(filters, 3, activation="relu", name="conv")
+    features = conv(corrupted)
+    h = keras.layers.MaxPooling2D(2, name="pool")(conv(inputs) if policy_input == "clean"
+                                                  else features)
     h = keras.layers.Flatten(name="flatten")(h)
     h = keras.layers.Dense(units, activation="relu", name="hidden")(h)
     if decoder == "conv":

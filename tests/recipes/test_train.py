@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from keras_selfevo import cli
@@ -189,3 +190,18 @@ def test_resume_after_a_torn_backup_write_falls_back_to_the_one_before(tmp_path,
     assert "resuming from the one before it" in resumed.stderr
     assert f"[train] resumed at epoch {earlier}" in resumed.stdout
     assert _digest(resumed.stdout) == _digest(full.stdout)
+
+
+def test_alpha_end_decays_alpha_along_a_cosine_over_the_run(tmp_path, glyphs_small_dir):
+    out = tmp_path / "run"
+    result = recipes.train(_recipe(tmp_path, alpha=0.4, alpha_end=0.0), str(out),
+                           data_dir=glyphs_small_dir, epochs=2, verbose=0)
+    alphas = result["history"]["alpha"]
+    # 400 training images, batch 40: 10 steps per epoch, 20 in all; the log is the mean of
+    # the epoch's steps.
+    alpha = [0.4 * 0.5 * (1 + np.cos(np.pi * step / 20)) for step in range(20)]
+    expected = [np.mean(alpha[:10]), np.mean(alpha[10:])]
+    np.testing.assert_allclose(alphas, expected, atol=1e-6)
+    with pytest.raises(ValueError, match="`alpha_end` must be a number in"):
+        recipes.train(_recipe(tmp_path, alpha_end=1.5), str(tmp_path / "bad"),
+                      data_dir=glyphs_small_dir, verbose=0)
