@@ -7,20 +7,25 @@ PYTEST_ARGS ?= -n 2
 
 .PHONY: demo test test-fast lint bench clean
 
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+	@echo "Creating $(VENV) (first run only)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(PIP) --upgrade pip setuptools wheel
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
-	touch $@
+	@echo "Installing keras-selfevo and its dependencies into $(VENV) (a few minutes, once)"
+	@$(PIP) -e .
+	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	touch $(VENV)/.installed $@
+	@echo "Installing keras-selfevo[dev] into $(VENV) (a few minutes, once)"
+	@$(PIP) -e ".[dev]"
+	@touch $(VENV)/.installed $@
 
 demo: $(VENV)/.installed
-	$(BIN)/keras-selfevo demo --output demo_output
+	@$(BIN)/keras-selfevo demo --output demo_output
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check keras_selfevo tests benchmarks

@@ -14,14 +14,17 @@ from typing import Any
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
-def parse_args(description: str, flags: dict[str, str] | None = None) -> argparse.Namespace:
-    """The common flags ``--quick`` and ``--repeats``, plus a script's own on/off ``flags``."""
+def parse_args(description: str, flags: dict[str, str] | None = None,
+               options: dict[str, str] | None = None) -> argparse.Namespace:
+    """``--quick`` and ``--repeats``, a script's own on/off ``flags`` and text ``options``."""
     parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smaller, faster run")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats (median taken)")
     for flag, help_text in (flags or {}).items():
         parser.add_argument(flag, action="store_true", help=help_text)
+    for option, help_text in (options or {}).items():
+        parser.add_argument(option, help=help_text)
     return parser.parse_args()
 
 
