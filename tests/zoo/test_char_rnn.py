@@ -44,10 +44,10 @@ def test_learns_the_dyck_language(tmp_path):
     held_out = kse.data.load("selfevo_text/dyck", split="validation", data_dir=str(tmp_path))
     train_ds = text.language_model_dataset(train, vocabulary, length=25)
     test_ds = text.language_model_dataset(held_out, vocabulary, length=25)
-    model = kse.zoo.build("char_rnn", vocabulary=vocabulary, units=128, seed=0)
+    model = kse.zoo.build("char_rnn", vocabulary=vocabulary, units=64, seed=0)
     model.compile(optimizer=keras.optimizers.Adam(3e-3), alpha=1.0,
                   self_loss="binary_crossentropy")
-    model.fit(train_ds.shuffle(20000, seed=0).batch(64), epochs=3, verbose=0)
+    model.fit(train_ds.shuffle(20000, seed=0).batch(64), epochs=2, verbose=0)
     loss = model.evaluate(test_ds.batch(256), return_dict=True, verbose=0)["self_loss"]
     ids = np.concatenate([y["self"] for _, y in test_ds.batch(1000).as_numpy_iterator()])
     targets = np.eye(model.vocab_size)[ids]
