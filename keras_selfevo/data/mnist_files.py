@@ -37,32 +37,24 @@ def _find(directory: str, name: str) -> str:
     raise FileNotFoundError(f"`idx_dir` {directory!r} has no {name} (nor {name}.gz, {dotted}).")
 
 
-def _read_header(path: str, magic: int) -> tuple[int, ...]:
-    """The dimensions an IDX file declares, after checking its magic number and size."""
-    opener = gzip.open if path.endswith(".gz") else open
-    dims = 3 if magic == IMAGES_MAGIC else 1
-    with opener(path, "rb") as handle:
-        head = handle.read(4 + 4 * dims)
-        if len(head) < 4 + 4 * dims:
-            raise ValueError(f"IDX file {path!r} is truncated: {len(head)} header bytes.")
-        found = struct.unpack(">I", head[:4])[0]
-        if found != magic:
-            kind = "an images" if magic == IMAGES_MAGIC else "a labels"
-            raise ValueError(f"IDX file {path!r} has magic number {found}; expected {magic} "
-                             f"for {kind} file.")
-        shape = struct.unpack(f">{dims}I", head[4:])
-        body = len(handle.read())
-    if body != int(np.prod(shape)):
-        raise ValueError(f"IDX file {path!r} declares {shape} but holds {body} data bytes.")
-    return shape
-
-
 def _read(path: str, magic: int) -> np.ndarray:
-    shape = _read_header(path, magic)
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as handle:
-        data = handle.read()[4 + 4 * len(shape):]
-    return np.frombuffer(data, np.uint8).reshape(shape)
+    """An IDX file's uint8 array, after checking its magic number and its size."""
+    with (gzip.open if path.endswith(".gz") else open)(path, "rb") as handle:
+        data = handle.read()
+    dims = 3 if magic == IMAGES_MAGIC else 1
+    header = 4 + 4 * dims
+    if len(data) < header:
+        raise ValueError(f"IDX file {path!r} is truncated: {len(data)} header bytes.")
+    found = struct.unpack(">I", data[:4])[0]
+    if found != magic:
+        kind = "an images" if magic == IMAGES_MAGIC else "a labels"
+        raise ValueError(f"IDX file {path!r} has magic number {found}; expected {magic} "
+                         f"for {kind} file.")
+    shape = struct.unpack(f">{dims}I", data[4:header])
+    if len(data) - header != int(np.prod(shape)):
+        raise ValueError(f"IDX file {path!r} declares {shape} but holds "
+                         f"{len(data) - header} data bytes.")
+    return np.frombuffer(data, np.uint8, offset=header).reshape(shape)
 
 
 def check_idx_dir(idx_dir: str) -> dict[str, tuple[str, str, int]]:
@@ -80,8 +72,8 @@ def check_idx_dir(idx_dir: str) -> dict[str, tuple[str, str, int]]:
     found = {}
     for split, (images_name, labels_name) in FILES.items():
         images, labels = _find(idx_dir, images_name), _find(idx_dir, labels_name)
-        count, height, width = _read_header(images, IMAGES_MAGIC)
-        (label_count,) = _read_header(labels, LABELS_MAGIC)
+        count, height, width = _read(images, IMAGES_MAGIC).shape
+        (label_count,) = _read(labels, LABELS_MAGIC).shape
         if (height, width) != (28, 28):
             raise ValueError(f"{images!r} holds {height}x{width} images; MNIST's are 28x28.")
         if count != label_count:

@@ -302,10 +302,6 @@ def train(recipe_dir: str, output: str | None = None, *, epochs: int | None = No
     if resume and os.path.isfile(metadata):
         first_epoch = _resumed_epoch(metadata, output)
 
-    steps_per_epoch = config["steps_per_epoch"] or (
-        0 if corpus else len(train_arrays["x"]) // config["batch_size"])
-    with chosen.scope():
-        model = build_model(config, info, config["epochs"] * steps_per_epoch)
     if corpus:
         steps = config["steps_per_epoch"]
         batches = language_data.window_batches(train_arrays, config["sequence_length"],
@@ -319,6 +315,8 @@ def train(recipe_dir: str, output: str | None = None, *, epochs: int | None = No
         steps = config["steps_per_epoch"] or steps
         validation = (data.validation_dataset(validation_arrays, config["batch_size"],
                                               to_model) if validation_arrays else None)
+    with chosen.scope():
+        model = build_model(config, info, config["epochs"] * steps)
     rate = TrainingRate()
     logs = os.path.join(output if chief else scratch, "logs")
     history_csv = os.path.join(output if chief else scratch, "history.csv")
