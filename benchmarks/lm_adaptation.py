@@ -3,12 +3,14 @@
 Rows (initial weights of a small `gpt`, each trained for the same wall-time budget in its
 own process): scratch (no training), joint pretraining (Adam on random windows of the 32
 training plays), FOMAML, Reptile and MAML (MetaLearner on `kse.data.text_tasks` of the
-training plays). Every row then adapts with plain SGD on each held-out play: K support
-windows from one region of the play, the query nats/char on windows from another region,
-after 0, 1, 5, 10 and 50 steps. Each row's SGD step size is picked from a grid on tasks of
-the training plays' validation parts (never on the held-out plays). Means and 95% intervals
-are over plays x seeds; the meta rows are also compared with joint pretraining pairwise.
-Writes results/lm_adaptation.json and models/maml_shakespeare/adaptation_curves.png.
+training plays), MAML with five inner steps at a smaller rate, and joint pretraining for
+half the budget followed by MAML from its weights. Every row then adapts with plain SGD on
+each held-out play: K support windows from one region of the play, the query nats/char on
+windows from another region, after 0, 1, 5, 10 and 50 steps. Each row's SGD step size is
+picked from a grid on tasks of the training plays' validation parts (never on the held-out
+plays). Means and 95% intervals are over plays x seeds; the meta rows are also compared
+with joint pretraining pairwise. Writes results/lm_adaptation.json and
+models/maml_shakespeare/adaptation_curves.png.
 """
 
 from __future__ import annotations
@@ -28,13 +30,17 @@ from common import RESULTS_DIR, parse_args  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CARD_DIR = os.path.join(HERE, "..", "models", "maml_shakespeare")
-ROWS = ("scratch", "joint", "fomaml", "reptile", "maml")
+ROWS = ("scratch", "joint", "fomaml", "reptile", "maml", "maml5", "joint+maml")
 STEPS = (0, 1, 5, 10, 50)
 LEARNING_RATES = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 SHAPE = dict(num_layers=2, num_heads=4, width=64, block_size=64)
 SHOTS, QUERIES, WINDOW, META_BATCH = 8, 8, 64, 8
 TASKS_PER_PLAY = 8
-INNER = {"fomaml": (0.5, 1), "maml": (0.5, 1), "reptile": (0.5, 5)}  # inner_lr, inner_steps
+# inner_lr, inner_steps. "maml5": five smaller inner steps; "joint+maml": joint pretraining
+# for half the budget, then MAML from those weights with an inner rate near the step size
+# that suits fine-tuning a pretrained model.
+INNER = {"fomaml": (0.5, 1), "maml": (0.5, 1), "reptile": (0.5, 5), "maml5": (0.1, 5),
+         "joint+maml": (0.03, 1)}
 
 
 def _adaptation_curve(net, tasks, learning_rate: float, last: int = STEPS[-1]) -> np.ndarray:
@@ -78,18 +84,20 @@ def run_case(row: str, seed: int, budget: float) -> dict:
     net = kse.zoo.build("gpt", vocabulary=vocabulary, seed=seed, **SHAPE)
     train_streams = list(kse.data.shakespeare_streams("train").values())
     start, iterations = time.perf_counter(), 0
-    if row == "joint":
+    if row in ("joint", "joint+maml"):
         net.compile(optimizer=keras.optimizers.Adam(1e-3))
         ids = np.concatenate(train_streams)
         batch = META_BATCH * (SHOTS + QUERIES)  # the windows a meta-step reads
-        while time.perf_counter() - start < budget:
+        joint_budget = budget if row == "joint" else budget / 2
+        while time.perf_counter() - start < joint_budget:
             batches = kse.data.window_batches(ids, WINDOW, batch, seed, iterations,
                                               iterations + 50)
             net.fit(batches, epochs=1, verbose=0, shuffle=False)
             iterations += 50
-    elif row != "scratch":
+    if row not in ("scratch", "joint"):
         inner_lr, inner_steps = INNER[row]
-        learner = kse.MetaLearner(net, row, inner_lr=inner_lr, inner_steps=inner_steps)
+        algorithm = "maml" if row in ("maml5", "joint+maml") else row
+        learner = kse.MetaLearner(net, algorithm, inner_lr=inner_lr, inner_steps=inner_steps)
         learner.compile(optimizer=keras.optimizers.Adam(1e-3))
         while time.perf_counter() - start < budget:
             tasks = kse.data.text_tasks(train_streams, SHOTS, QUERIES, WINDOW, META_BATCH,
@@ -168,11 +176,21 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--case":
         print(json.dumps(run_case(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))))
         return
-    args = parse_args(__doc__.splitlines()[0])
+    args = parse_args(__doc__.splitlines()[0], options={
+        "--rows": f"comma-separated rows to run (default: all of {','.join(ROWS)}); rows "
+                  "of an earlier run in results/lm_adaptation.json are kept"})
     budget, seeds = (20.0, 1) if args.quick else (120.0, 3)
+    rows = args.rows.split(",") if args.rows else list(ROWS)
+    unknown = sorted(set(rows) - set(ROWS))
+    if unknown:
+        raise SystemExit(f"--rows: unknown {unknown}; expected some of {ROWS}")
     cases = []
+    earlier = os.path.join(RESULTS_DIR, "lm_adaptation.json")
+    if args.rows and os.path.isfile(earlier):
+        with open(earlier) as handle:
+            cases = [c for c in json.load(handle)["cases"] if c["row"] not in rows]
     for seed in range(seeds):
-        for row in ROWS:
+        for row in rows:
             env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
             done = subprocess.run([sys.executable, __file__, "--case", row, str(seed),
                                    str(budget)], capture_output=True, text=True, env=env)

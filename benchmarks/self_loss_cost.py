@@ -39,16 +39,22 @@ ABLATIONS = {
 }
 
 
-def plain_keras(x, y, xt, yt, seed, epochs):
+def plain_cnn(input_shape, seed):
+    """The recipe's network without its self head, compiled with cross-entropy."""
     import keras
 
     keras.utils.set_random_seed(seed)
     model = keras.Sequential([
-        keras.Input(x.shape[1:]), keras.layers.Conv2D(32, 3, activation="relu"),
+        keras.Input(input_shape), keras.layers.Conv2D(32, 3, activation="relu"),
         keras.layers.MaxPooling2D(2), keras.layers.Flatten(),
         keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10, activation="softmax")])
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
+    return model
+
+
+def plain_keras(x, y, xt, yt, seed, epochs):
+    model = plain_cnn(x.shape[1:], seed)
     model.fit(x, y, batch_size=64, epochs=epochs, verbose=0)
     return float(model.evaluate(xt, yt, verbose=0)[1])
 

@@ -54,7 +54,7 @@ def test_demo_prints_only_its_own_lines_and_writes_its_files(tmp_path, console_s
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("seed", range(3))
 def test_self_evolution_step_raises_held_out_accuracy(glyphs_small_dir, seed):
     glyphs = demo.load_glyphs(glyphs_small_dir)
     train, test = ~glyphs["held_out"], glyphs["held_out"]

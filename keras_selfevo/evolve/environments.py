@@ -139,25 +139,40 @@ class BanditClassification(EnvironmentBase):
     and the reward is all it learns from. ``evaluate`` reports the greedy accuracy on the
     held-out images.
 
+    With ``rewarded`` (indices into ``images``), only those images are ever shown for a
+    reward; every image is still there for self-supervised pretraining
+    (``pretraining_data``), so the others teach through the self-loss alone.
+
     Args:
         images: Training images ``[n, ...]`` (uint8 are scaled to [0, 1]).
         labels: Their integer labels ``[n]``.
         test_images: Held-out images for ``evaluate``.
         test_labels: Their labels.
         num_classes: Number of classes (default: the largest label + 1).
+        rewarded: Indices of the images the loop may reward (default: all).
     """
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, test_images: np.ndarray,
-                 test_labels: np.ndarray, num_classes: int | None = None):
+                 test_labels: np.ndarray, num_classes: int | None = None,
+                 rewarded: np.ndarray | None = None):
         scale = lambda a: (a.astype(np.float32) / 255.0 if a.dtype.kind in "ui"  # noqa: E731
                            else a.astype(np.float32))
         self.images, self.labels = scale(np.asarray(images)), np.asarray(labels).astype(np.int64)
         self.test_images = scale(np.asarray(test_images))
         self.test_labels = np.asarray(test_labels).astype(np.int64)
         self.num_classes = num_classes or int(self.labels.max()) + 1
+        if rewarded is not None:
+            rewarded = np.asarray(rewarded, np.int64)
+            if not len(rewarded) or rewarded.min() < 0 or rewarded.max() >= len(self.images):
+                raise ValueError(f"`rewarded` must be non-empty indices into the "
+                                 f"{len(self.images)} images; got {len(rewarded)} indices.")
+        self.rewarded = rewarded
 
     def observe(self, count: int, seed: int) -> Observations:
-        index = np.random.default_rng([seed, 0]).integers(0, len(self.images), count)
+        pool = len(self.images) if self.rewarded is None else len(self.rewarded)
+        index = np.random.default_rng([seed, 0]).integers(0, pool, count)
+        if self.rewarded is not None:
+            index = self.rewarded[index]
         return Observations(self.images[index], self.labels[index])
 
     def _probabilities(self, model, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -194,7 +209,7 @@ class BanditClassification(EnvironmentBase):
 
     def supervised_baseline(self) -> Environment:
         return SupervisedBandit(self.images, self.labels, self.test_images, self.test_labels,
-                                self.num_classes)
+                                self.num_classes, self.rewarded)
 
 
 class SupervisedBandit(BanditClassification):

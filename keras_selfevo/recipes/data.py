@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from keras_selfevo import _checks
 from keras_selfevo.data import shakespeare, text
 from keras_selfevo.data.loading import load
 from keras_selfevo.data.text_builder import vocabulary_of
@@ -55,6 +56,10 @@ def read_data(config: dict[str, Any]) -> tuple[dict, dict | None, dict[str, Any]
     else:
         info = {"input_shape": tuple(train["x"].shape[1:]),
                 "num_classes": int(train["label"].max()) + 1}
+    if config.get("labeled_fraction") is not None:
+        keep = labeled_subset(train["label"], config["labeled_fraction"], config["seed"])
+        train["labeled"] = np.zeros(len(train["label"]), bool)
+        train["labeled"][keep] = True
     if len(train["x"]) < config["batch_size"]:
         raise ValueError(
             f"`batch_size`={config['batch_size']} is larger than the {len(train['x'])} training "
@@ -71,8 +76,13 @@ def to_model_inputs(config: dict[str, Any], info: dict[str, Any]):
     def images(batch):
         x = tf.cast(batch["x"], tf.float32) / 255.0
         policy = tf.one_hot(batch["label"], info["num_classes"])
-        # Supervised training: every label is right, reward 1.
-        return x, {"policy": policy, "reward": tf.ones_like(batch["label"], tf.float32)}
+        if "labeled" not in batch:
+            # Supervised training: every label is right, reward 1.
+            return x, {"policy": policy, "reward": tf.ones_like(batch["label"], tf.float32)}
+        # Semi-supervised: an unlabeled image has reward 0 (no policy gradient under "raw"
+        # weighting) and an all-zero policy target, so its label never reaches the model.
+        labeled = tf.cast(batch["labeled"], tf.float32)
+        return x, {"policy": policy * labeled[:, None], "reward": labeled}
 
     return images
 
@@ -98,13 +108,71 @@ def epoch_dataset(arrays: dict[str, np.ndarray], batch_size: int, seed: int, fir
     return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2), steps
 
 
+def labeled_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of a stratified, seeded share ``fraction`` of the examples.
+
+    Each class ``c`` keeps ``round(fraction * n_c)`` of its ``n_c`` examples, at least one,
+    drawn by ``seed`` alone: the same fraction and seed always pick the same images.
+    """
+    _checks.number(fraction, "fraction", 0.0, 1.0, low_open=True)
+    labels = np.asarray(labels)
+    rng = np.random.default_rng([seed, 1])
+    chosen = []
+    for value in np.unique(labels):
+        members = np.flatnonzero(labels == value)
+        count = max(1, int(round(fraction * len(members))))
+        chosen.append(rng.choice(members, count, replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+def mixed_epoch_dataset(arrays: dict[str, np.ndarray], labeled_per_batch: int, batch_size: int,
+                        seed: int, first_epoch: int, epochs: int,
+                        to_model) -> tuple[tf.data.Dataset, int]:
+    """Batches mixing a fixed number of labeled examples with unlabeled ones.
+
+    Each batch has ``labeled_per_batch`` labeled and ``batch_size - labeled_per_batch``
+    unlabeled examples (``arrays["labeled"]`` tells them apart).
+
+    An epoch is one pass over the unlabeled examples in an order seeded by ``(seed,
+    epoch)``; the labeled examples cycle beside them, each pass in a fresh seeded order. As in
+    :func:`epoch_dataset`, epoch ``e`` does not depend on where training started.
+    """
+    labeled = np.flatnonzero(arrays["labeled"])
+    unlabeled = np.flatnonzero(~np.asarray(arrays["labeled"], bool))
+    other = batch_size - labeled_per_batch
+    if other < 1 or not len(unlabeled) or not len(labeled):
+        raise ValueError(f"`labeled_per_batch`={labeled_per_batch} needs labeled and unlabeled "
+                         f"examples and fewer than `batch_size`={batch_size}; the split has "
+                         f"{len(labeled)} labeled and {len(unlabeled)} unlabeled.")
+    steps = len(unlabeled) // other
+    if not steps:
+        raise ValueError(f"`batch_size` - `labeled_per_batch` = {other} is more than the "
+                         f"{len(unlabeled)} unlabeled examples.")
+    passes = -(-steps * labeled_per_batch // len(labeled))
+    labeled_ids, unlabeled_ids = tf.constant(labeled), tf.constant(unlabeled)
+    tensors = {key: tf.constant(value) for key, value in arrays.items()}
+
+    def epoch_order(epoch):
+        epoch = tf.cast(epoch, tf.int32)
+        keys = tf.random.stateless_uniform([len(unlabeled)], tf.stack([seed, epoch]))
+        rest = tf.gather(unlabeled_ids, tf.argsort(keys)[: steps * other])
+        cycle = tf.random.stateless_uniform([passes, len(labeled)], tf.stack([seed, -1 - epoch]))
+        chosen = tf.gather(labeled_ids, tf.reshape(tf.argsort(cycle, axis=-1), [-1]))
+        rows = tf.concat([tf.reshape(chosen[: steps * labeled_per_batch],
+                                     [steps, labeled_per_batch]),
+                          tf.reshape(rest, [steps, other])], axis=1)
+        return tf.data.Dataset.from_tensor_slices(rows)
+
+    batches = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_order)
+    gather = lambda idx: to_model({k: tf.gather(v, idx) for k, v in tensors.items()})  # noqa: E731
+    return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2), steps
+
+
 def validation_dataset(arrays: dict[str, np.ndarray], batch_size: int,
                        to_model) -> tf.data.Dataset:
     """The validation split in order, batched and mapped to model inputs."""
     return (tf.data.Dataset.from_tensor_slices(arrays).batch(batch_size)
             .map(to_model).prefetch(2))
-
-
 
 
 def is_corpus(config: dict[str, Any]) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 
 import keras
 
-from keras_selfevo import _checks, zoo
+from keras_selfevo import zoo
 from keras_selfevo.data import shakespeare
 from keras_selfevo.data.text_builder import vocabulary_of
 from keras_selfevo.evolve.environments import (
@@ -37,7 +37,10 @@ from keras_selfevo.recipes.schema import Field
 
 
 def _bandit(config: dict[str, Any]) -> Environment:
-    return BanditClassification(*data.labeled_arrays(config["dataset"], config["data_dir"]))
+    arrays = data.labeled_arrays(config["dataset"], config["data_dir"])
+    rewarded = (None if config["rewarded_fraction"] == 1.0 else
+                data.labeled_subset(arrays[1], config["rewarded_fraction"], config["seed"]))
+    return BanditClassification(*arrays, rewarded=rewarded)
 
 
 def _generation(config: dict[str, Any]) -> Environment:
@@ -68,6 +71,9 @@ FIELDS: dict[str, Field] = {
     "model": Field("mnist_cnn", (str,), "a zoo model name",
                    schema.one_of(*[n for n in zoo.names() if "evolve" in zoo.commands(n)])),
     "dataset": Field("selfevo_glyphs/classify10", (str,), "a TFDS name"),
+    "rewarded_fraction": Field(1.0, schema.NUMBER, "a number in (0, 1] (the bandit: the share "
+                               "of training images ever rewarded, stratified by class; all are "
+                               "pretrained on)", schema.share),
     "pretrain_epochs": Field(1, (int,), "an integer ≥ 0",
                              schema.non_negative_int),
     "pretrain_steps": Field(500, (int,), "a positive integer (steps per pretraining epoch "
@@ -95,7 +101,7 @@ FIELDS: dict[str, Field] = {
     "epsilon": Field(0.0, schema.NUMBER, "a number in [0, 1]", schema.unit_interval),
     "keep": Field("all", (str,), f"one of {KEEP}", schema.one_of(*KEEP)),
     "top_fraction": Field(0.5, schema.NUMBER, "a number in (0, 1]",
-                          lambda v, k: _checks.number(v, k, 0.0, 1.0, low_open=True)),
+                          schema.share),
     "min_reward": Field(1.0, schema.NUMBER, "a number", schema.finite),
     "restart": Field("continue", (str,), "'continue' or 'base'",
                      schema.one_of("continue", "base")),
@@ -121,6 +127,9 @@ def load_evolve_recipe(recipe_dir: str, **overrides: Any) -> dict[str, Any]:
         raise FileNotFoundError(f"`pretrained`: no checkpoint at {config['pretrained']!r} "
                                 "(train one first, e.g. keras-selfevo train "
                                 "models/shakespeare_gpt).")
+    if config["rewarded_fraction"] != 1.0 and config["environment"] != "bandit":
+        raise ValueError(f"`rewarded_fraction` applies to the bandit environment, not "
+                         f"{config['environment']!r}.")
     check_grouping(get_reward_weighting(config["reward_weighting"]),
                    config["samples_per_observation"], config["keep"], config["batch_size"])
     return config

@@ -54,6 +54,10 @@ FIELDS: dict[str, Field] = {
     "alpha": Field(0.5, schema.NUMBER, "a number in [0, 1]", schema.unit_interval),
     "alpha_end": Field(None, schema.OPTIONAL_NUMBER, "a number in [0, 1] or null (alpha stays "
                        "constant)", schema.unit_interval),
+    "labeled_fraction": Field(None, schema.OPTIONAL_NUMBER, "a number in (0, 1] or null (all "
+                              "labeled)", schema.share),
+    "labeled_per_batch": Field(None, schema.OPTIONAL_INT, "a positive integer or null (labeled "
+                               "images fall in batches as they come)", schema.positive_int),
     "reward_weighting": Field("raw", (str,), f"one of {tuple(WEIGHTINGS)}",
                               schema.one_of(*WEIGHTINGS)),
     "masked_self_loss": Field(False, (bool,), "true or false"),
@@ -97,6 +101,21 @@ def load_train_recipe(recipe_dir: str, **overrides: Any) -> dict[str, Any]:
     if data.is_corpus(config) and not (config["steps_per_epoch"] and config["sequence_length"]):
         raise ValueError(f"{path}: a corpus ({config['dataset']}) trains on random windows: set "
                          "`steps_per_epoch` and `sequence_length`.")
+    if config["labeled_per_batch"] is not None and config["labeled_fraction"] is None:
+        raise ValueError(f"{path}: `labeled_per_batch` needs `labeled_fraction` (which images "
+                         "keep their label).")
+    if (config["labeled_per_batch"] or 0) >= config["batch_size"]:
+        raise ValueError(f"{path}: `labeled_per_batch`={config['labeled_per_batch']} must be "
+                         f"less than `batch_size`={config['batch_size']} (the rest of each "
+                         "batch is unlabeled).")
+    if config["labeled_fraction"] is not None:
+        if data.is_corpus(config) or data.is_text(config):
+            raise ValueError(f"{path}: `labeled_fraction` applies to labeled image datasets, "
+                             f"not {config['dataset']!r}.")
+        if config["reward_weighting"] != "raw":
+            raise ValueError(f"{path}: `labeled_fraction` needs `reward_weighting`='raw' (an "
+                             "unlabeled image has reward 0, which only 'raw' leaves out of "
+                             f"the policy term); got {config['reward_weighting']!r}.")
     return config
 
 
@@ -310,8 +329,14 @@ def train(recipe_dir: str, output: str | None = None, *, epochs: int | None = No
         validation = None  # scored once at the end, over the whole split
     else:
         to_model = data.to_model_inputs(config, info)
-        batches, steps = data.epoch_dataset(train_arrays, config["batch_size"], config["seed"],
-                                            first_epoch, config["epochs"], to_model)
+        if config["labeled_per_batch"]:
+            batches, steps = data.mixed_epoch_dataset(
+                train_arrays, config["labeled_per_batch"], config["batch_size"], config["seed"],
+                first_epoch, config["epochs"], to_model)
+        else:
+            batches, steps = data.epoch_dataset(train_arrays, config["batch_size"],
+                                                config["seed"], first_epoch, config["epochs"],
+                                                to_model)
         steps = config["steps_per_epoch"] or steps
         validation = (data.validation_dataset(validation_arrays, config["batch_size"],
                                               to_model) if validation_arrays else None)

@@ -62,27 +62,26 @@ def mnist_cnn(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10,
             head fills each masked pixel from its neighbourhood and the dense layer is the
             policy's alone.
         policy_input: What the policy reads during training. ``"masked"``: the masked image
-            the self head reads (one convolution). ``"clean"``: the image itself, through
-            the same convolution applied a second time, so masking trains the self head
-            only and the classifier trains on what it will be asked about (outside
-            training both read the image).
+            the self head reads (one pass). ``"clean"``: the image itself, through the same
+            layers applied a second time (the convolution; with the dense decoder also the
+            pooling and the dense layer), so masking trains the self head only and the
+            classifier trains on what it will be asked about (outside training both read
+            the image).
         seed: Seeds the initial weights and the masking.
     """
     _checks.one_of(decoder, "decoder", DECODERS)
     _checks.one_of(policy_input, "policy_input", ("masked", "clean"))
-    if policy_input == "clean" and decoder != "conv":
-        raise ValueError("`policy_input`='clean' needs `decoder`='conv': the dense decoder "
-                         "reads the policy's layer, which would then see the unmasked image.")
     _seeded(seed)
     input_shape = tuple(input_shape)
     inputs = keras.Input(input_shape, name="image")
     corrupted, mask = RandomMasking(rate=mask_rate, seed=seed, name="masking")(inputs)
     conv = keras.layers.Conv2D(filters, 3, activation="relu", name="conv")
+    pool = keras.layers.MaxPooling2D(2, name="pool")
+    flatten = keras.layers.Flatten(name="flatten")
+    dense = keras.layers.Dense(units, activation="relu", name="hidden")
     features = conv(corrupted)
-    h = keras.layers.MaxPooling2D(2, name="pool")(conv(inputs) if policy_input == "clean"
-                                                  else features)
-    h = keras.layers.Flatten(name="flatten")(h)
-    h = keras.layers.Dense(units, activation="relu", name="hidden")(h)
+    encoded = dense(flatten(pool(features)))  # the masked image's code
+    h = dense(flatten(pool(conv(inputs)))) if policy_input == "clean" else encoded
     if decoder == "conv":
         recon = keras.layers.Conv2DTranspose(input_shape[-1], 3, activation="sigmoid",
                                              name="self")(features)
@@ -90,7 +89,7 @@ def mnist_cnn(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10,
         size = 1
         for dim in input_shape:
             size *= dim
-        recon = keras.layers.Dense(size, activation="sigmoid", name="reconstruction")(h)
+        recon = keras.layers.Dense(size, activation="sigmoid", name="reconstruction")(encoded)
         recon = keras.layers.Reshape(input_shape, name="self")(recon)
     return SelfEvolvingModel(
         inputs,

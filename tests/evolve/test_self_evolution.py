@@ -139,3 +139,21 @@ def test_generation_environment_scores_and_trains_a_char_rnn():
     x, y = env.corpus_rows(2, seed=0)
     assert x.shape == (2, 10) and y["self"].shape == (2, 10) and y["policy"].shape == (2, 10, 15)
     np.testing.assert_array_equal(y["reward"], [1.0, 1.0])
+
+
+def test_a_rewarded_subset_is_all_the_loop_observes_and_pretraining_sees_every_image():
+    env = _tiny_bandit()
+    rewarded = np.array([2, 5, 11, 40])
+    subset = BanditClassification(env.images, env.labels, env.images, env.labels, CLASSES,
+                                  rewarded=rewarded)
+    shown = subset.observe(200, seed=3)
+    rows = {tuple(row) for row in env.images[rewarded].round(6)}
+    assert {tuple(row) for row in shown.inputs.round(6)} == rows
+    np.testing.assert_array_equal(shown.hidden, env.labels[(shown.inputs[:, None] ==
+                                                              env.images[None]).all(-1).argmax(1)])
+    assert len(subset.pretraining_data(8, 0)["x"]) == len(env.images)
+    assert subset.supervised_baseline().rewarded is rewarded
+    for bad in (np.array([], int), np.array([0, 60])):
+        with pytest.raises(ValueError, match="`rewarded` must be non-empty indices"):
+            BanditClassification(env.images, env.labels, env.images, env.labels, CLASSES,
+                                 rewarded=bad)

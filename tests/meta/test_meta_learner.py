@@ -237,6 +237,36 @@ def conv_bn_net():
     ])
 
 
+def test_per_task_gradients_in_the_task_loop_equal_the_plain_meta_gradient():
+    """The loop path (each task's gradient taken inside tf.map_fn) against one tape over a
+    Python loop of the tasks' post-adaptation losses: the same meta-gradient, float64."""
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([
+        keras.Input((8, 8, 1), dtype="float64"),
+        keras.layers.Conv2D(4, 3, padding="same", dtype="float64"),
+        keras.layers.BatchNormalization(dtype="float64"), keras.layers.ReLU(dtype="float64"),
+        keras.layers.MaxPooling2D(2, dtype="float64"), keras.layers.Flatten(dtype="float64"),
+        keras.layers.Dense(3, dtype="float64")])
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, 6, 8, 8, 1))
+    y = np.eye(3)[rng.integers(0, 3, (3, 6))]
+    qx = rng.normal(size=(3, 9, 8, 8, 1))
+    qy = np.eye(3)[rng.integers(0, 3, (3, 9))]
+    loss = keras.losses.CategoricalCrossentropy(from_logits=True)
+    learner = kse.MetaLearner(net, inner_lr=0.3, inner_steps=2, loss=loss)
+    learner.compile(optimizer=keras.optimizers.SGD(1.0))
+    assert not learner.vectorize
+    theta = [tf.convert_to_tensor(v) for v in net.trainable_variables]
+    with tf.GradientTape() as tape:
+        tape.watch(theta)
+        losses = [learner._task_loss(learner.fast_weights(x[t], y[t], 2, theta), qx[t], qy[t])[0]
+                  for t in range(3)]
+        plain = tape.gradient(tf.add_n(losses) / 3, theta)
+    ours = learner_gradients(learner, ((x, y), (qx, qy)))
+    for a, b in zip(ours, plain):
+        np.testing.assert_allclose(a, b.numpy(), rtol=1e-7, atol=1e-10)
+
+
 def gru_net():
     keras.utils.set_random_seed(0)
     return keras.Sequential([keras.Input((5, 2)), keras.layers.GRU(4), keras.layers.Dense(1)])

@@ -43,7 +43,11 @@ def test_bad_recipes_exit_2(tmp_path, capsys):
                               ({"reward_weighting": "grpo"},
                                "`samples_per_observation` must be ≥ 2"),
                               ({"reward_weighting": "rloo", "samples_per_observation": 3},
-                               "`batch_size` (20) must be a multiple")):
+                               "`batch_size` (20) must be a multiple"),
+                              ({"rewarded_fraction": 0.0}, "`rewarded_fraction` must be a "
+                               "number in (0, 1]"),
+                              ({"rewarded_fraction": 0.5, "environment": "generation"},
+                               "`rewarded_fraction` applies to the bandit")):
         assert cli.main(["evolve", _recipe(tmp_path, **changes),
                          "--output", str(tmp_path / "out")]) == 2
         err = capsys.readouterr().err.strip().splitlines()
