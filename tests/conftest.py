@@ -47,3 +47,9 @@ def console_script() -> str:
     path = path if os.path.exists(path) else shutil.which("keras-selfevo")
     assert path, "the keras-selfevo console script is not installed"
     return path
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Run the slow tests first: with ``-n 2`` the two workers then finish close together
+    (longest jobs first) instead of one worker running the last notebooks alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
