@@ -475,10 +475,27 @@ class SelfEvolvingModel(InputChecks, keras.Model):
         return multi_worker_logs(self.compute_metrics(x, y, y_pred, sample_weight))
 
     def compute_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None):
-        """Update the compiled metrics on the ``"policy"`` output; return all results."""
+        """Update the compiled metrics on the ``"policy"`` output; return all results.
+
+        An example whose policy target is all zeros has no label (an unlabeled image of a
+        semi-supervised batch): with one target row per example, such rows are left out of
+        the metrics, so a training accuracy counts the labeled examples only.
+        """
         _, policy_out, _ = self._split_outputs(y_pred)
         if isinstance(y, Mapping) and "policy" in y and policy_out is not None:
-            return super().compute_metrics(x, y["policy"], policy_out, sample_weight)
+            target = y["policy"]
+            if len(target.shape) == 2 and len(policy_out.shape) == 2:
+                labeled = tf.reduce_any(tf.not_equal(target, 0), axis=-1)
+                target = tf.boolean_mask(target, labeled)
+                policy_out = tf.boolean_mask(policy_out, labeled)
+                if isinstance(sample_weight, Mapping):
+                    # Keras's array adapter repeats a per-sample weight for every key of y.
+                    sample_weight = next((w for w in sample_weight.values() if w is not None),
+                                         None)
+                if sample_weight is not None:
+                    sample_weight = tf.boolean_mask(
+                        per_sample_vector(sample_weight, "sample_weight"), labeled)
+            return super().compute_metrics(x, target, policy_out, sample_weight)
         return self.get_metrics_result()
 
     @property

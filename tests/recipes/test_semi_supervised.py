@@ -119,3 +119,27 @@ def test_the_shipped_recipe_trains_on_a_subset_of_the_real_digits(tmp_path):
     np.testing.assert_allclose(result["history"]["alpha"], [0.15 * (1 + 1 / steps)],
                                rtol=1e-5)
     assert 0.0 <= result["history"]["val_categorical_accuracy"][0] <= 1.0
+
+
+def test_the_compiled_metrics_count_the_labeled_rows_only():
+    import keras
+
+    import keras_selfevo as kse
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    model = kse.SelfEvolvingModel(inputs, {
+        "self": keras.layers.Dense(4, activation="sigmoid")(inputs),
+        "policy": keras.layers.Dense(3, activation="softmax")(inputs)})
+    model.compile(optimizer="adam", alpha=0.5, metrics=["categorical_accuracy"])
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(40, 4)).astype("float32")
+    labels = rng.integers(0, 3, 40)
+    labeled = np.arange(40) % 4 == 0
+    policy = np.eye(3, dtype="float32")[labels] * labeled[:, None]
+    logs = model.evaluate(x, {"policy": policy, "reward": labeled.astype("float32")},
+                          batch_size=40, verbose=0, return_dict=True)
+    predicted = model.predict(x, verbose=0)["policy"].argmax(-1)
+    expected = np.mean(predicted[labeled] == labels[labeled])
+    assert expected != np.mean(np.where(labeled, predicted == labels, predicted == 0))
+    np.testing.assert_allclose(logs["categorical_accuracy"], expected, rtol=1e-6)
