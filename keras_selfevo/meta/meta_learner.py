@@ -373,15 +373,10 @@ class MetaLearner(keras.Model):
                          for s, g in zip(sources, gradients)]
             return loss, predictions, gradients
 
-        tasks = (support_x, support_y, query_x, query_y)
-        if self.vectorize:
-            losses, predictions, gradients = tf.vectorized_map(task, tasks)
-        else:
-            signature = (self._dtype, tf.TensorSpec(None, self._dtype),
-                         [tf.TensorSpec(s.shape, s.dtype) for s in sources])
-            losses, predictions, gradients = tf.map_fn(
-                task, tasks, parallel_iterations=self.parallel_tasks,
-                fn_output_signature=signature)
+        signature = (self._dtype, tf.TensorSpec(None, self._dtype),
+                     [tf.TensorSpec(s.shape, s.dtype) for s in sources])
+        losses, predictions, gradients = self._per_task(
+            task, (support_x, support_y, query_x, query_y), signature)
         owners = list(self.model.trainable_variables) + list(self.inner_lrs)
         by_variable = {id(v): _global_mean(g) for v, g in zip(owners, gradients)}
         variables = self.trainable_variables

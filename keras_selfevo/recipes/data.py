@@ -87,6 +87,13 @@ def to_model_inputs(config: dict[str, Any], info: dict[str, Any]):
     return images
 
 
+def _gathered(batches: tf.data.Dataset, tensors: dict[str, tf.Tensor],
+              to_model) -> tf.data.Dataset:
+    """Batches of indices → the arrays' rows at them, mapped to model inputs."""
+    gather = lambda idx: to_model({k: tf.gather(v, idx) for k, v in tensors.items()})  # noqa: E731
+    return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+
+
 def epoch_dataset(arrays: dict[str, np.ndarray], batch_size: int, seed: int, first_epoch: int,
                   epochs: int, to_model) -> tuple[tf.data.Dataset, int]:
     """Batches of epochs ``first_epoch .. epochs - 1``, each shuffled by ``(seed, epoch)``.
@@ -104,8 +111,7 @@ def epoch_dataset(arrays: dict[str, np.ndarray], batch_size: int, seed: int, fir
 
     batches = (tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_order)
                .batch(batch_size, drop_remainder=True))
-    gather = lambda idx: to_model({k: tf.gather(v, idx) for k, v in tensors.items()})  # noqa: E731
-    return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2), steps
+    return _gathered(batches, tensors, to_model), steps
 
 
 def labeled_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -164,8 +170,7 @@ def mixed_epoch_dataset(arrays: dict[str, np.ndarray], labeled_per_batch: int, b
         return tf.data.Dataset.from_tensor_slices(rows)
 
     batches = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_order)
-    gather = lambda idx: to_model({k: tf.gather(v, idx) for k, v in tensors.items()})  # noqa: E731
-    return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2), steps
+    return _gathered(batches, tensors, to_model), steps
 
 
 def validation_dataset(arrays: dict[str, np.ndarray], batch_size: int,

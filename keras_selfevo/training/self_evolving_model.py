@@ -51,6 +51,14 @@ class _LossTerms(NamedTuple):
     kl: tf.Tensor
 
 
+def _per_sample_weight(sample_weight: Any) -> tf.Tensor | None:
+    """``fit``'s sample weight as one value per example, or None."""
+    if isinstance(sample_weight, Mapping):
+        # Keras's array adapter repeats a per-sample weight for every key of y.
+        sample_weight = next((w for w in sample_weight.values() if w is not None), None)
+    return None if sample_weight is None else per_sample_vector(sample_weight, "sample_weight")
+
+
 def _replica_sum(value: tf.Tensor) -> tf.Tensor:
     """Sum over the replicas in sync (identity without distribution)."""
     return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, value)
@@ -367,11 +375,7 @@ class SelfEvolvingModel(InputChecks, keras.Model):
         y = y or {}
         self_out, policy_out, mask = self._split_outputs(y_pred)
         batch = tf.cast(tf.shape(first_tensor(x))[0], tf.float32)
-        if isinstance(sample_weight, Mapping):
-            # Keras's array adapter repeats a per-sample weight for every key of y.
-            sample_weight = next((w for w in sample_weight.values() if w is not None), None)
-        if sample_weight is not None:
-            sample_weight = per_sample_vector(sample_weight, "sample_weight")
+        sample_weight = _per_sample_weight(sample_weight)
         zero = tf.constant(0.0, tf.float32)
         self_sums = (self._self_sums(x, y, self_out, mask, sample_weight)
                      if self._needs_self() else (zero,) * 4)
@@ -488,13 +492,9 @@ class SelfEvolvingModel(InputChecks, keras.Model):
                 labeled = tf.reduce_any(tf.not_equal(target, 0), axis=-1)
                 target = tf.boolean_mask(target, labeled)
                 policy_out = tf.boolean_mask(policy_out, labeled)
-                if isinstance(sample_weight, Mapping):
-                    # Keras's array adapter repeats a per-sample weight for every key of y.
-                    sample_weight = next((w for w in sample_weight.values() if w is not None),
-                                         None)
+                sample_weight = _per_sample_weight(sample_weight)
                 if sample_weight is not None:
-                    sample_weight = tf.boolean_mask(
-                        per_sample_vector(sample_weight, "sample_weight"), labeled)
+                    sample_weight = tf.boolean_mask(sample_weight, labeled)
             return super().compute_metrics(x, target, policy_out, sample_weight)
         return self.get_metrics_result()
 

@@ -80,8 +80,8 @@ def mnist_cnn(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10,
     flatten = keras.layers.Flatten(name="flatten")
     dense = keras.layers.Dense(units, activation="relu", name="hidden")
     features = conv(corrupted)
-    encoded = dense(flatten(pool(features)))  # the masked image's code
-    h = dense(flatten(pool(conv(inputs)))) if policy_input == "clean" else encoded
+    code = lambda maps: dense(flatten(pool(maps)))  # noqa: E731
+    h = code(conv(inputs) if policy_input == "clean" else features)
     if decoder == "conv":
         recon = keras.layers.Conv2DTranspose(input_shape[-1], 3, activation="sigmoid",
                                              name="self")(features)
@@ -89,6 +89,8 @@ def mnist_cnn(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10,
         size = 1
         for dim in input_shape:
             size *= dim
+        # The masked image's code: the policy's own when it reads the masked image.
+        encoded = code(features) if policy_input == "clean" else h
         recon = keras.layers.Dense(size, activation="sigmoid", name="reconstruction")(encoded)
         recon = keras.layers.Reshape(input_shape, name="self")(recon)
     return SelfEvolvingModel(
