@@ -147,9 +147,7 @@ class MetaLearner(keras.Model):
         task_output: For a model with dict outputs, the output the task loss scores
             (default: the model's declared task output).
         parallel_tasks: In the graph loop (``vectorize=False``), how many tasks run at
-            once: 2 keeps two CPU cores busy through a task's small operations, while
-            memory stays near one task's (on the max-pool conv4 benchmark 1 gave 0.44–0.48
-            meta-it/s, 2 gave 0.59, 8 gave 0.39).
+            once; memory grows with it (the measurements are in benchmarks/README.md).
         **kwargs: Base ``keras.Model`` arguments.
     """
 
