@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="version number (default: the next free one)")
     export.add_argument("--overwrite", action="store_true",
                         help="replace the version if it exists")
+    export.add_argument("--no-verify", dest="verify", action="store_false",
+                        help="skip the fresh-process check (the files are written the same)")
     adapt = commands.add_parser(
         "adapt",
         help="adapt a saved language model to your own text file in a few steps",
@@ -273,7 +275,8 @@ def _run(args: argparse.Namespace) -> int:
         from keras_selfevo.export import export_for_serving, load_checkpoint
 
         model = load_checkpoint(args.checkpoint)
-        report = export_for_serving(model, args.base_dir, args.version, overwrite=args.overwrite)
+        report = export_for_serving(model, args.base_dir, args.version,
+                                    overwrite=args.overwrite, verify=args.verify)
         print(report)
         return 0 if report.ok else 1
     raise UsageError(f"command '{args.command}' is not available in {PROG} {__version__}")

@@ -18,8 +18,9 @@ def checkpoint(tmp_path_factory):
 
 def _export(checkpoint, base_dir, *extra):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    # The lock is what is tested, not the fresh-process check (tested in test_export).
     return subprocess.Popen([sys.executable, "-m", "keras_selfevo.cli", "export", checkpoint,
-                             str(base_dir), *extra], stdout=subprocess.PIPE,
+                             str(base_dir), "--no-verify", *extra], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
 
 
@@ -31,6 +32,7 @@ def test_two_concurrent_exports_get_two_versions(tmp_path, checkpoint):
     versions = sorted(line.split()[2] for out, _ in outputs for line in out.splitlines()
                       if line.startswith("Exported version"))
     assert versions == ["1", "2"]
+    assert all("(not verified)" in out for out, _ in outputs)
     assert sorted(n for n in os.listdir(tmp_path / "serving") if not n.startswith(".")) == [
         "1", "2"]
     assert not [n for n in os.listdir(tmp_path / "serving") if "incomplete" in n]

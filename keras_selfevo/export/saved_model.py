@@ -42,7 +42,9 @@ class ExportReport:
         version: Its integer version.
         signatures: ``saved_model_cli show --all`` text of the signatures.
         max_abs_diff: For each signature, the largest difference from the model's output.
-        ok: Every signature ran and matched within :data:`TOLERANCE`.
+        ok: Every signature ran and matched within :data:`TOLERANCE` (True when the check
+            was skipped).
+        verified: Whether the fresh-process check ran.
     """
 
     path: str
@@ -50,6 +52,7 @@ class ExportReport:
     signatures: str
     max_abs_diff: dict[str, float]
     ok: bool
+    verified: bool = True
 
     def __str__(self) -> str:
         checks = "\n".join(
@@ -57,6 +60,9 @@ class ExportReport:
             f"{'ok' if diff <= TOLERANCE else 'MISMATCH'}"
             for name, diff in self.max_abs_diff.items()
         )
+        if not self.verified:
+            return (f"Exported version {self.version} to {self.path} (not verified)\n\n"
+                    f"{self.signatures}")
         verdict = "verified" if self.ok else "FAILED verification"
         return (f"Exported version {self.version} to {self.path} ({verdict}; reloaded in a "
                 f"fresh process)\n{checks}\n\n{self.signatures}")
@@ -152,7 +158,8 @@ def export_for_serving(
             if os.path.exists(staging):
                 shutil.rmtree(staging, ignore_errors=True)
     ok = all(d <= TOLERANCE for d in diffs.values())
-    return ExportReport(path=target, version=version, signatures=text, max_abs_diff=diffs, ok=ok)
+    return ExportReport(path=target, version=version, signatures=text, max_abs_diff=diffs, ok=ok,
+                        verified=verify)
 
 
 def _exists(version: int, target: str) -> ValueError:
