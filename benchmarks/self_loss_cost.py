@@ -5,10 +5,12 @@ train / 355 test) and on ``selfevo_glyphs/classify10``, for seeds 0-4: plain Ker
 recipe's network without the self head (Conv 32 3×3 → MaxPool 2 → Dense 64 → softmax,
 Adam 1e-3, batch 64, 5 epochs, cross-entropy), and ``keras-selfevo train models/mnist_cnn``
 with its settings and with the earlier ones, plus (on digits) the ablations that locate the
-cost. Reports the mean test accuracy, its difference from plain Keras and a 95% t-interval
-of that difference (Welch). Writes ``results/self_loss_cost.json``.
+cost, and the consistency self-loss of ``semi_supervised_digits`` with every label
+(``--only consistency`` runs just those). Reports the mean test accuracy, its difference
+from plain Keras and a 95% t-interval of that difference (Welch). Writes
+``results/self_loss_cost.json``.
 
-    python benchmarks/self_loss_cost.py [--quick]
+    python benchmarks/self_loss_cost.py [--quick] [--only consistency]
 """
 
 import os
@@ -37,6 +39,13 @@ ABLATIONS = {
         **BEFORE, "model_args": {**BEFORE["model_args"], "decoder": "conv",
                                  "policy_input": "clean"}},
 }
+
+
+# The consistency self-loss of semi_supervised_digits, with every label (both datasets).
+_CONSISTENCY = {"filters": 32, "units": 64, "self_task": "consistency", "mask_rate": 0.25,
+                "confidence": 0.7}
+CONSISTENCY = {f"consistency self-loss (pseudo-labels at 0.7), alpha 0 -> {end}": {
+    "model_args": _CONSISTENCY, "alpha": 0.0, "alpha_end": end} for end in (0.5, 0.2, 0.1)}
 
 
 def plain_cnn(input_shape, seed):
@@ -80,7 +89,9 @@ def interval(ours, theirs):
 
 
 def main():
-    args = parse_args(__doc__)
+    args = parse_args(__doc__, options={
+        "--only": "run only the variants whose name contains this text (plain Keras always "
+                  "runs), e.g. consistency"})
     from keras_selfevo import data
 
     seeds = range(2 if args.quick else 5)
@@ -99,6 +110,9 @@ def main():
         variants = {"mnist_cnn recipe (conv decoder, clean policy input, alpha 0.3 -> 0)": {}}
         variants.update(ABLATIONS if dataset == "selfevo_digits" else
                         {next(iter(ABLATIONS)): BEFORE})
+        variants.update(CONSISTENCY)
+        if args.only:
+            variants = {name: value for name, value in variants.items() if args.only in name}
         for name, overrides in variants.items():
             accuracy = [recipe(dataset, data_dir, seed, epochs, overrides) for seed in seeds]
             mean, half = interval(accuracy, plain)
@@ -107,7 +121,8 @@ def main():
                          "95% CI": f"[{mean - half:+.4f}, {mean + half:+.4f}]",
                          "per seed": " ".join(f"{a:.4f}" for a in accuracy)})
             print(rows[-1], flush=True)
-    report("self_loss_cost", rows, seeds=list(seeds), epochs=epochs)
+    report("self_loss_cost" + (f"_{args.only}" if args.only else ""), rows,
+           seeds=list(seeds), epochs=epochs)
 
 
 if __name__ == "__main__":

@@ -39,15 +39,16 @@ RECIPE = os.path.join(MODELS, "semi_supervised_digits")
 BANDIT = os.path.join(MODELS, "evolve_bandit_glyphs")
 FRACTIONS = (0.01, 0.05, 0.10)
 # Other ways to spend the unlabeled images (5% labels), each against supervised-only.
-_DENSE = {"filters": 32, "units": 64, "mask_rate": 0.25, "decoder": "dense",
-          "policy_input": "clean"}
+_RECONSTRUCT = {"filters": 32, "units": 64, "mask_rate": 0.25, "decoder": "conv",
+                "policy_input": "clean"}
+_SOFT = {"filters": 32, "units": 64, "self_task": "consistency", "mask_rate": 0.25}
 ABLATIONS = {
-    "alpha 0.1, constant": {"alpha": 0.1, "alpha_end": 0.1},
-    "alpha 0.9 -> 0 (self-supervised first, then the labels)": {"alpha": 0.9, "alpha_end": 0.0},
-    "dense decoder on the classifier's Dense 64 (clean policy input), alpha 0.3 -> 0": {
-        "model_args": _DENSE},
-    "  same, alpha 0.1 constant": {"model_args": _DENSE, "alpha": 0.1, "alpha_end": 0.1},
-    "  same, half the pixels masked": {"model_args": {**_DENSE, "mask_rate": 0.5}},
+    "masked reconstruction (conv decoder, the earlier recipe's self head), alpha 0.3 -> 0": {
+        "model_args": _RECONSTRUCT, "alpha": 0.3, "alpha_end": 0.0},
+    "consistency toward the clean prediction itself (no threshold), alpha 0 -> 0.5": {
+        "model_args": _SOFT, "masked_self_loss": False},
+    "pseudo-labels at 0.9 confidence": {"model_args": {**_SOFT, "confidence": 0.9}},
+    "pseudo-labels, alpha 0.5 from the first step": {"alpha": 0.5, "alpha_end": 0.5},
 }
 
 
@@ -120,12 +121,15 @@ def _row(part, name, values, reference=None):
 
 
 def main():
-    args = parse_args(__doc__, options={"--parts": "some of train,ablations,bandit (default: "
-                                                   "all)"})
+    args = parse_args(__doc__, options={
+        "--parts": "some of train,ablations,bandit (default: all)",
+        "--fractions": "label shares of the train part, e.g. 0.05,0.1 (default: 0.01,0.05,0.1)"})
     from keras_selfevo import data
     from keras_selfevo.recipes.data import labeled_subset
 
     parts = (args.parts or "train,ablations,bandit").split(",")
+    fractions = ([float(f) for f in args.fractions.split(",")] if args.fractions
+                 else FRACTIONS)
     seeds = list(range(2 if args.quick else 5))
     data_dir = tempfile.mkdtemp(prefix="semi-supervised-")
     split = {name: data.load("selfevo_digits", split=name, data_dir=data_dir, batch_size=-1)
@@ -136,7 +140,7 @@ def main():
     per_batch, batch_size = config["labeled_per_batch"], config["batch_size"]
     rows = []
     if "train" in parts:
-        for fraction in FRACTIONS:
+        for fraction in fractions:
             part = f"{fraction:.0%} labels"
             ours, alone, plain = [], [], []
             for seed in seeds:
@@ -150,6 +154,7 @@ def main():
             rows.append(_row(part, "supervised only (the recipe, alpha 0)", alone))
             rows.append(_row(part, "semi_supervised_digits recipe", ours, alone))
             rows.append(_row(part, "plain Keras on the labeled part", plain, alone))
+    if "train" in parts and not args.fractions:
         full = [plain_keras(x, y, xt, yt, seed, 5 * (len(y) // 64), 64) for seed in seeds]
         rows.append(_row("100% labels", "plain Keras, 5 epochs", full))
     if "ablations" in parts:
@@ -165,7 +170,10 @@ def main():
         rows.append(_row("bandit, 5% rewarded", "no self-loss (no pretraining, alpha 0)", alone))
         rows.append(_row("bandit, 5% rewarded", "self-loss on all images (pretraining, "
                          "alpha 0.1)", ours, alone))
-    report("semi_supervised", rows, seeds=seeds)
+    # Runs of some parts (or shares) in parallel processes each keep their own results.
+    suffix = "" if args.parts is None and args.fractions is None else "_" + "_".join(
+        [*parts, *(args.fractions or "").split(",")]).strip("_").replace(".", "")
+    report("semi_supervised" + suffix, rows, seeds=seeds)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 from keras_selfevo import _checks
+from keras_selfevo._lazy import tfp
 from keras_selfevo.data.sinusoid import check_stream_position
 
 ROTATIONS = 4  # 0, 90, 180 and 270 degrees.

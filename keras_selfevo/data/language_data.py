@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 from keras_selfevo import _checks
+from keras_selfevo._lazy import tfp
 from keras_selfevo.data import shakespeare, text
 from keras_selfevo.data.sinusoid import check_stream_position
 

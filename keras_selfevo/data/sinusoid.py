@@ -5,11 +5,9 @@ from __future__ import annotations
 import math
 
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 from keras_selfevo import _checks
-
-tfd = tfp.distributions
+from keras_selfevo._lazy import tfp
 
 
 def check_stream_position(num_meta_batches: int | None, first_meta_batch: int) -> None:
@@ -52,6 +50,7 @@ def sinusoid_tasks(
     def sample(index: tf.Tensor):
         stream = tf.stack([tf.constant(seed, tf.int32), tf.cast(index % (2**31 - 1), tf.int32)])
         amp_seed, phase_seed, x_seed = tfp.random.split_seed(stream, n=3)
+        tfd = tfp.distributions
         amplitude = tfd.Uniform(0.1, 5.0).sample([meta_batch_size, 1, 1], seed=amp_seed)
         phase = tfd.Uniform(0.0, math.pi).sample([meta_batch_size, 1, 1], seed=phase_seed)
         x = tfd.Uniform(-5.0, 5.0).sample([meta_batch_size, shots + queries, 1], seed=x_seed)

@@ -23,15 +23,13 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 from keras_selfevo import _checks
+from keras_selfevo._lazy import tfp
 from keras_selfevo.data import text
 from keras_selfevo.data.language_data import window_batches
 from keras_selfevo.evolve import meter
 from keras_selfevo.evolve import rewards as reward_functions
-
-tfd = tfp.distributions
 
 
 @dataclasses.dataclass
@@ -118,6 +116,7 @@ def _sample_classes(probabilities: np.ndarray, temperature: float, epsilon: floa
     """Categorical samples at ``temperature`` (0: greedy), uniform with prob. ``epsilon``."""
     logits = tf.math.log(tf.maximum(tf.cast(probabilities, tf.float32), 1e-12))
     stream = tf.constant([seed % (2**31 - 1), 1], tf.int32)
+    tfd = tfp.distributions
     if temperature == 0:
         chosen = tf.argmax(logits, -1, output_type=tf.int32)
     else:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import keras
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 from keras_selfevo import _checks
+from keras_selfevo._lazy import tfp
 from keras_selfevo.layers.seed_state import SavesSeedState
-
-tfd = tfp.distributions
 
 
 def _check_sampling(temperature: float, top_k: int | None, top_p: float | None = None) -> None:
@@ -58,7 +56,7 @@ def sample_tokens(logits: tf.Tensor, temperature: float = 1.0, top_k: int | None
                                  sorted_logits)
         inverse = tf.argsort(order, axis=-1)
         logits = tf.gather(sorted_logits, inverse, batch_dims=logits.shape.rank - 1)
-    sampled = tfd.Categorical(logits=logits, dtype=tf.int32).sample(seed=seed)
+    sampled = tfp.distributions.Categorical(logits=logits, dtype=tf.int32).sample(seed=seed)
     return tf.where(temperature > 0, sampled, greedy) if dynamic else sampled
 
 

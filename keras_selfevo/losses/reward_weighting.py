@@ -14,9 +14,9 @@ from collections.abc import Callable
 
 import keras
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 from keras_selfevo import _checks
+from keras_selfevo._lazy import tfp
 
 _EPSILON = 1e-8
 

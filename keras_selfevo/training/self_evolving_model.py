@@ -119,7 +119,9 @@ class SelfEvolvingModel(InputChecks, keras.Model):
     Build it functionally, ``SelfEvolvingModel(inputs=x, outputs={"self": s, "policy": p})``,
     or subclass it with a ``call`` returning such a dict (one output serves both terms; an
     optional ``"mask"`` output from :class:`~keras_selfevo.layers.RandomMasking` lets the
-    self-loss count masked elements only). ``L_self`` is binary cross-entropy against
+    self-loss count masked elements only; an optional ``"self_target"`` output is the self
+    target when ``y`` has none, held constant, e.g. the model's own prediction on a clean
+    view for a consistency self-loss). ``L_self`` is binary cross-entropy against
     ``y["self"]`` (or the input itself); ``L_reinforce`` the reward-weighted squared error of
     the ``"policy"`` output toward ``y["policy"]``. Both are means over the global batch
     under ``tf.distribute``; bad inputs raise ``ValueError`` before any update and a
@@ -187,7 +189,8 @@ class SelfEvolvingModel(InputChecks, keras.Model):
             self_ignore_class: With the categorical self-loss, a target id that does not
                 count (padding), e.g. ``keras_selfevo.data.text.PAD``.
             masked_self_loss: Count only masked elements in ``L_self``; needs a ``"mask"``
-                output. Where a batch has no masked element (evaluation), all count.
+                output. Where a batch has no masked element, a training step has no
+                self-loss and evaluation counts every element (masking is off there).
             kl_beta: Weight of a reference anchor ``kl_beta * KL(policy || reference)``
                 added to the loss (and logged as ``kl``): the exact KL divergence over the
                 last axis of the ``"policy"`` output (a probability distribution, e.g. the
@@ -318,14 +321,21 @@ class SelfEvolvingModel(InputChecks, keras.Model):
         return getattr(self, "self_loss", "binary_crossentropy") != "binary_crossentropy"
 
     def _self_sums(self, x: Any, y: Mapping, output: tf.Tensor, mask: Any,
-                   sample_weight: tf.Tensor | None) -> tuple[tf.Tensor, ...]:
+                   sample_weight: tf.Tensor | None,
+                   own_target: tf.Tensor | None = None) -> tuple[tf.Tensor, ...]:
         """Local sums of the self-loss: (all positions, positions, masked, masked count).
 
         A position is one prediction: for BCE, the mean over the last axis of one example's
         elements; for the categorical loss, one target token (``self_ignore_class`` ones
-        do not count).
+        do not count). The target is ``y["self"]``, else the model's own ``"self_target"``
+        output (held constant: no gradient flows into it), else the input.
         """
-        target = y["self"] if "self" in y else first_tensor(x)
+        if "self" in y:
+            target = y["self"]
+        elif own_target is not None:
+            target = tf.stop_gradient(own_target)
+        else:
+            target = first_tensor(x)
         categorical = self.categorical_self_loss
         # Token ids (one axis fewer than the scores) are the language models' self target
         # whatever the loss; BCE scores them against their one-hot.
@@ -334,7 +344,8 @@ class SelfEvolvingModel(InputChecks, keras.Model):
         if (target.shape.rank is not None and output.shape.rank is not None
                 and target.shape[1:].is_fully_defined() and output_shape.is_fully_defined()
                 and target.shape[1:] != output_shape):
-            source = '`y["self"]`' if "self" in y else "the input `x`"
+            source = ('`y["self"]`' if "self" in y else "the 'self_target' output"
+                      if own_target is not None else "the input `x`")
             expected = (f"{output_shape} (the 'self' output {output.shape} without its "
                         "vocabulary axis)" if categorical else f"{output.shape}")
             raise ValueError(
@@ -369,7 +380,8 @@ class SelfEvolvingModel(InputChecks, keras.Model):
         masked = elements * mask
         return plain_sum, positions, tf.reduce_sum(masked), tf.reduce_sum(mask)
 
-    def _loss_terms(self, x: Any, y: Any, y_pred: Any, sample_weight: Any) -> _LossTerms:
+    def _loss_terms(self, x: Any, y: Any, y_pred: Any, sample_weight: Any,
+                    training: bool = False) -> _LossTerms:
         self._check_targets(x, y)
         self._check_outputs(y_pred)
         y = y or {}
@@ -377,7 +389,8 @@ class SelfEvolvingModel(InputChecks, keras.Model):
         batch = tf.cast(tf.shape(first_tensor(x))[0], tf.float32)
         sample_weight = _per_sample_weight(sample_weight)
         zero = tf.constant(0.0, tf.float32)
-        self_sums = (self._self_sums(x, y, self_out, mask, sample_weight)
+        own_target = y_pred.get("self_target") if isinstance(y_pred, Mapping) else None
+        self_sums = (self._self_sums(x, y, self_out, mask, sample_weight, own_target)
                      if self._needs_self() else (zero,) * 4)
         context = tf.distribute.get_replica_context()
         distributed = context.num_replicas_in_sync > 1
@@ -397,7 +410,9 @@ class SelfEvolvingModel(InputChecks, keras.Model):
         self_loss = self_sums[0] / tf.maximum(global_positions, 1.0)
         if self.masked_self_loss:
             masked = self_sums[2] / tf.maximum(global_masked, 1.0)
-            self_loss = tf.where(global_masked > 0, masked, self_loss)
+            # With nothing masked, evaluation scores every element (masking is off there);
+            # a training batch has nothing to learn from (e.g. no confident pseudo-label).
+            self_loss = tf.where(global_masked > 0, masked, zero if training else self_loss)
         reinforce_loss = zero
         if self._needs_reinforce():
             self._check_policy_target(y["policy"], policy_out)
@@ -439,7 +454,7 @@ class SelfEvolvingModel(InputChecks, keras.Model):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
             y_pred = self(x, training=True)
-            terms = self._loss_terms(x, y, y_pred, sample_weight)
+            terms = self._loss_terms(x, y, y_pred, sample_weight, training=True)
             scaled = self.optimizer.scale_loss(terms.total)
         # Every applied gradient passes through `finite`, so a failed input check (graph
         # mode) stops the step before any weight changes.
@@ -594,7 +609,8 @@ class FunctionalSelfEvolvingModel(SelfEvolvingModel, Functional):
 
     Args:
         inputs: The model's ``keras.Input`` tensors.
-        outputs: A dict ``{"self": ..., "policy": ..., "mask"?: ...}`` or one tensor.
+        outputs: A dict ``{"self": ..., "policy": ..., "mask"?: ..., "self_target"?: ...}``
+            or one tensor.
         name: Model name.
         **kwargs: Passed on to ``Functional``.
     """

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import keras
-import keras_hub
 import tensorflow as tf
 
 from keras_selfevo import _checks
+from keras_selfevo._lazy import keras_hub
 from keras_selfevo.zoo.language_model import LanguageModel
 
 

@@ -7,8 +7,8 @@ import warnings
 from typing import Any
 
 import keras
-import keras_hub
 
+from keras_selfevo._lazy import keras_hub
 from keras_selfevo.zoo.language_model import LanguageModel
 
 

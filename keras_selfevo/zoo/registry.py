@@ -7,11 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import keras
-import keras_hub
 
 from keras_selfevo import _checks
+from keras_selfevo._lazy import keras_hub
 from keras_selfevo.data import text
-from keras_selfevo.layers import ConvBlock, RandomMasking
+from keras_selfevo.layers import ConvBlock, PseudoLabel, RandomMasking
 from keras_selfevo.training import SelfEvolvingModel
 from keras_selfevo.zoo.char_rnn import CharRNN
 from keras_selfevo.zoo.gpt import GPT
@@ -21,6 +21,7 @@ _BUILDERS: dict[str, Callable[..., keras.Model]] = {}
 _COMMANDS: dict[str, tuple[str, ...]] = {}
 DOWNSAMPLES = ("pool", "stride")
 DECODERS = ("dense", "conv")
+SELF_TASKS = ("reconstruct", "consistency")
 
 
 def _register(name: str, commands: tuple[str, ...]):
@@ -43,7 +44,8 @@ def _seeded(seed: int | None) -> None:
 def mnist_cnn(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10,
               filters: int = 32, units: int = 64, mask_rate: float = 0.25,
               decoder: str = "dense", policy_input: str = "masked",
-              seed: int | None = None) -> SelfEvolvingModel:
+              self_task: str = "reconstruct", shift: float = 0.1, rotation: float = 0.04,
+              confidence: float | None = None, seed: int | None = None) -> SelfEvolvingModel:
     """A small CNN with a masked-reconstruction "self" head and a class-score "policy" head.
 
     Input → RandomMasking → Conv2D(filters, 3×3, ReLU) → MaxPool 2 → Flatten → Dense(units,
@@ -67,13 +69,36 @@ def mnist_cnn(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10,
             pooling and the dense layer), so masking trains the self head only and the
             classifier trains on what it will be asked about (outside training both read
             the image).
-        seed: Seeds the initial weights and the masking.
+        self_task: ``"reconstruct"``: the self head reconstructs the masked pixels, as
+            above. ``"consistency"``: the self head is the classifier itself on a perturbed
+            view of the image (shifted by up to ``shift`` of its size, rotated by up to
+            ``rotation`` of a turn, then ``mask_rate`` of its pixels masked) and the
+            model's ``"self_target"`` output is the classifier's prediction on the clean
+            image, so the self-loss (BCE, no labels needed) asks for the same class
+            scores on both views. ``decoder`` and ``policy_input`` do not apply; the
+            ``"mask"`` output is there only with ``confidence``.
+        shift: With ``"consistency"``, the largest shift, as a fraction of height and width.
+        rotation: With ``"consistency"``, the largest rotation, as a fraction of a turn.
+        confidence: With ``"consistency"``: ``None`` makes the clean prediction itself the
+            target; a threshold in (0, 1] makes it the one-hot predicted class of the
+            images predicted with at least that confidence, the others left out through a
+            ``"mask"`` output (:class:`~keras_selfevo.layers.PseudoLabel`; compile with
+            ``masked_self_loss=True``).
+        seed: Seeds the initial weights and the random perturbations.
     """
     _checks.one_of(decoder, "decoder", DECODERS)
     _checks.one_of(policy_input, "policy_input", ("masked", "clean"))
+    _checks.one_of(self_task, "self_task", SELF_TASKS)
+    _checks.number(shift, "shift", 0.0, 1.0, high_open=True, kind="a float")
+    _checks.number(rotation, "rotation", 0.0, 1.0, high_open=True, kind="a float")
+    _checks.number(confidence, "confidence", 0.0, 1.0, low_open=True, kind="a float",
+                   allow_none=True)
     _seeded(seed)
     input_shape = tuple(input_shape)
     inputs = keras.Input(input_shape, name="image")
+    if self_task == "consistency":
+        return _consistency_cnn(inputs, num_classes, filters, units, mask_rate, shift,
+                                rotation, confidence, seed)
     corrupted, mask = RandomMasking(rate=mask_rate, seed=seed, name="masking")(inputs)
     conv = keras.layers.Conv2D(filters, 3, activation="relu", name="conv")
     pool = keras.layers.MaxPooling2D(2, name="pool")
@@ -102,6 +127,41 @@ def mnist_cnn(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10,
         },
         name="mnist_cnn",
     )
+
+
+def _consistency_cnn(inputs: keras.KerasTensor, num_classes: int, filters: int, units: int,
+                     mask_rate: float, shift: float, rotation: float,
+                     confidence: float | None, seed: int | None) -> SelfEvolvingModel:
+    """``mnist_cnn``'s network with a consistency self head (see its ``self_task``)."""
+    view = inputs
+    if shift:
+        view = keras.layers.RandomTranslation(shift, shift, fill_mode="constant", seed=seed,
+                                              name="shift")(view)
+    if rotation:
+        view = keras.layers.RandomRotation(rotation, fill_mode="constant",
+                                           seed=None if seed is None else seed + 1,
+                                           name="rotation")(view)
+    view, _ = RandomMasking(rate=mask_rate, seed=None if seed is None else seed + 2,
+                            name="masking")(view)
+    layers = [keras.layers.Conv2D(filters, 3, activation="relu", name="conv"),
+              keras.layers.MaxPooling2D(2, name="pool"),
+              keras.layers.Flatten(name="flatten"),
+              keras.layers.Dense(units, activation="relu", name="hidden"),
+              keras.layers.Dense(num_classes, activation="softmax", name="policy")]
+
+    def classify(image):
+        for layer in layers:
+            image = layer(image)
+        return image
+
+    policy = classify(inputs)
+    outputs = {"self": keras.layers.Identity(name="self")(classify(view)), "policy": policy}
+    if confidence is None:
+        outputs["self_target"] = keras.layers.Identity(name="self_target")(policy)
+    else:
+        outputs["self_target"], outputs["mask"] = PseudoLabel(confidence,
+                                                              name="pseudo_label")(policy)
+    return SelfEvolvingModel(inputs, outputs, name="mnist_cnn")
 
 
 @_register("conv4", ("meta-train",))

@@ -94,7 +94,7 @@ def test_a_negative_advantage_pushes_away_but_stays_bounded():
     model = _softmax_model()
     model.compile(optimizer=keras.optimizers.SGD(5.0), alpha=0.0,
                   reward_weighting=losses.GroupRelativeWeighting(2))
-    history = model.fit(x, y, batch_size=2, epochs=300, verbose=0).history["loss"]
+    history = [model.train_on_batch(x, y, return_dict=True)["loss"] for _ in range(300)]
     bound = -(1 / np.sqrt(2)) * 2 / 4 / 2
     assert min(history) >= bound - 1e-6
     assert history[-1] < bound * 0.9  # it got there: the push away from action 0 worked

@@ -114,9 +114,9 @@ def test_the_shipped_recipe_trains_on_a_subset_of_the_real_digits(tmp_path):
     train_arrays = data.read_data(config)[0]
     assert 25 <= train_arrays["labeled"].sum() <= 35
     steps = int((~train_arrays["labeled"]).sum()) // 48  # 48 unlabeled images a batch
-    # alpha's cosine from 0.3 to 0 over `steps` steps has the mean 0.15 (1 + 1 / steps): the
+    # alpha's cosine from 0 to 0.5 over `steps` steps has the mean 0.25 (1 - 1 / steps): the
     # epoch took exactly one pass over the unlabeled images.
-    np.testing.assert_allclose(result["history"]["alpha"], [0.15 * (1 + 1 / steps)],
+    np.testing.assert_allclose(result["history"]["alpha"], [0.25 * (1 - 1 / steps)],
                                rtol=1e-5)
     assert 0.0 <= result["history"]["val_categorical_accuracy"][0] <= 1.0
 

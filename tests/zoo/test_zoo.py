@@ -105,3 +105,37 @@ def test_mnist_cnn_bad_decoder_arguments_are_clear_errors():
         kse.zoo.build("mnist_cnn", policy_input="unmasked")
     with pytest.raises(ValueError, match="`vocabulary` must be a non-empty string"):
         kse.zoo.build("gpt", vocabulary=list("ab"))
+
+
+@pytest.mark.parametrize("confidence", [None, 0.7])
+def test_mnist_cnn_consistency_head_is_the_classifier_on_a_perturbed_view(confidence):
+    model = kse.zoo.build("mnist_cnn", num_classes=4, self_task="consistency", filters=4,
+                          units=8, confidence=confidence, seed=0)
+    outputs = model(IMAGES, training=False)
+    # Outside training the view is the image: both heads are the same classifier.
+    np.testing.assert_allclose(outputs["self"], outputs["policy"], rtol=1e-6)
+    trained = model(IMAGES, training=True)
+    assert not np.allclose(trained["self"], trained["policy"])
+    np.testing.assert_allclose(trained["policy"], outputs["policy"], rtol=1e-6)
+    if confidence is None:
+        np.testing.assert_allclose(trained["self_target"], trained["policy"], rtol=1e-6)
+        assert "mask" not in trained
+    else:
+        confident = outputs["policy"].numpy().max(axis=-1) >= confidence
+        np.testing.assert_array_equal(trained["mask"][:, 0], confident.astype(np.float32))
+        np.testing.assert_array_equal(np.argmax(trained["self_target"], axis=-1),
+                                      np.argmax(outputs["policy"], axis=-1))
+    shapes = {key: (2, 4) for key in outputs}
+    testing.run_model_saving_test(model, IMAGES, expected_output_shape=shapes,
+                                  fresh_process=False)
+
+
+def test_mnist_cnn_bad_consistency_arguments_are_clear_errors():
+    with pytest.raises(ValueError, match="`self_task` must be one of"):
+        kse.zoo.build("mnist_cnn", self_task="rotate")
+    with pytest.raises(ValueError, match="`shift` must be a float in"):
+        kse.zoo.build("mnist_cnn", self_task="consistency", shift=1.5)
+    with pytest.raises(ValueError, match="`rotation` must be a float in"):
+        kse.zoo.build("mnist_cnn", self_task="consistency", rotation=-0.1)
+    with pytest.raises(ValueError, match="`confidence` must be None or a float in \\(0, 1\\]"):
+        kse.zoo.build("mnist_cnn", self_task="consistency", confidence=2.0)
