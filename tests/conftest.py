@@ -10,6 +10,13 @@ import shutil
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Under pytest-xdist each worker gets its share of the cores for TensorFlow's intra-op pool
+# (and passes it on to the notebooks and fresh processes it starts): two workers with two
+# threads each on two cores spend a sixth of the suite's time contending for them.
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _workers > 1:
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS",
+                          str(max(1, (os.cpu_count() or 1) // _workers)))
 
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -2,7 +2,6 @@
 
 import keras
 import numpy as np
-import pytest
 import tensorflow as tf
 
 import keras_selfevo as kse
@@ -78,13 +77,23 @@ def test_pseudo_labels_count_the_confident_rows_and_none_means_no_self_loss():
         np.testing.assert_array_equal(w0, w1.numpy())
 
 
-def test_pseudo_label_matches_numpy_and_checks_its_threshold():
-    probabilities = np.array([[0.1, 0.85, 0.05], [0.4, 0.3, 0.3], [0.0, 0.1, 0.9]], np.float32)
-    target, mask = kse.layers.PseudoLabel(0.85)(probabilities)
-    np.testing.assert_array_equal(target, np.eye(3, dtype=np.float32)[[1, 0, 2]])
-    np.testing.assert_array_equal(mask, np.array([[1.0] * 3, [0.0] * 3, [1.0] * 3]))
-    layer = kse.layers.PseudoLabel.from_config(kse.layers.PseudoLabel(0.6).get_config())
-    assert layer.threshold == 0.6
-    for bad in (0.0, 1.5, "high"):
-        with pytest.raises(ValueError, match="`threshold` must be a float in"):
-            kse.layers.PseudoLabel(bad)
+
+def test_two_replicas_equal_one_device(two_cpus):
+    """The pseudo-label loss is a mean over the global batch's confident rows."""
+    from tests.training.test_self_evolving_distributed import one_step, skewed_batch
+
+    x, _, sample_weight = skewed_batch()
+    build = lambda: _two_heads(mask=True)  # noqa: E731
+    confident = build()(x)["mask"].numpy()[:, 0]
+    assert confident[:8].sum() != confident[8:].sum()  # the replicas' counts differ
+    settings = dict(alpha=1.0, masked_self_loss=True)
+    single, single_logs = one_step(build, kse.distribute.get_strategy("default"), settings,
+                                   x, None, sample_weight)
+    initial = build().get_weights()
+    replicated, replicated_logs = one_step(build, kse.distribute.get_strategy("mirrored"),
+                                           settings, x, None, sample_weight, init=initial)
+    assert max(np.abs(a - b).max() for a, b in zip(single.get_weights(), initial)) > 1e-4
+    for a, b in zip(single.get_weights(), replicated.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(single_logs["self_loss"], replicated_logs["self_loss"],
+                               rtol=1e-5)
