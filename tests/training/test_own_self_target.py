@@ -16,7 +16,8 @@ def _two_heads(seed: int = 0, mask: bool = False) -> kse.SelfEvolvingModel:
     outputs = {"self": keras.layers.Dense(4, activation="sigmoid", name="a")(hidden)}
     target = keras.layers.Dense(4, activation="softmax", name="b")(hidden)
     if mask:
-        outputs["self_target"], outputs["mask"] = kse.layers.PseudoLabel(0.3)(target)
+        labels = kse.layers.PseudoLabel(0.3, name="pseudo_label")
+        outputs["self_target"], outputs["mask"] = labels(target)
     else:
         outputs["self_target"] = target
     return kse.SelfEvolvingModel(inputs, outputs)
