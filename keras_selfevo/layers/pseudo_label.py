@@ -34,9 +34,10 @@ class PseudoLabel(keras.layers.Layer):
         target = keras.ops.one_hot(keras.ops.argmax(probabilities, axis=-1), classes,
                                    dtype=probabilities.dtype)
         confident = keras.ops.max(probabilities, axis=-1, keepdims=True) >= self.threshold
+        # Neither an arg max nor a comparison has a gradient: both outputs are constants.
         mask = keras.ops.cast(confident, probabilities.dtype) * keras.ops.ones_like(
             probabilities)
-        return keras.ops.stop_gradient(target), keras.ops.stop_gradient(mask)
+        return target, mask
 
     def compute_output_shape(self, input_shape):
         return input_shape, input_shape
