@@ -45,7 +45,7 @@ def test_demo_prints_only_its_own_lines_and_writes_its_files(tmp_path, console_s
     assert any(line.strip().startswith("curl -d @") for line in lines)
     evolve = next(line for line in lines if line.startswith("[evolve]"))
     before, after = map(float, re.search(r"accuracy (\S+) -> (\S+) \(", evolve).groups())
-    assert after > before
+    assert after > before + 0.1  # as for the other seeds below
     for name in ("glyphs.png", "self_evolving_losses.png", "reconstructions.png",
                  "maml_sinusoid.png", "evolution.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -54,7 +54,7 @@ def test_demo_prints_only_its_own_lines_and_writes_its_files(tmp_path, console_s
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", [1, 2])  # seed 0 is the demo's own (test above)
 def test_self_evolution_step_raises_held_out_accuracy(glyphs_small_dir, seed):
     glyphs = demo.load_glyphs(glyphs_small_dir)
     train, test = ~glyphs["held_out"], glyphs["held_out"]

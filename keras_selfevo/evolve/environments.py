@@ -10,10 +10,10 @@ optional method a default, so a new environment writes only the four it must:
 - ``reward(observations, actions)`` returns a float reward per action, shape ``[count]``;
 - ``targets(observations, inputs, actions)`` builds the training targets of the samples.
 
-The others (``evaluate``, ``describe``, ``mix_rows``, ``model_arguments``,
+The others (``evaluate``, ``describe``, ``mix_rows``, ``added_rows``, ``model_arguments``,
 ``pretraining_data``, ``supervised_baseline``, ``final_report``) log metrics each
-generation, add rows of the environment's own to a generation's training data, and tell a
-recipe how to build, pretrain and report on a model for this environment.
+generation, add rows of the environment's own to a generation's training data (and say how
+many), and tell a recipe how to build, pretrain and report on a model for this environment.
 """
 
 from __future__ import annotations
@@ -65,6 +65,8 @@ class Environment(Protocol):
     def mix_rows(self, x: np.ndarray, y: dict[str, np.ndarray],
                  seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]: ...
 
+    def added_rows(self, count: int) -> int: ...
+
     def model_arguments(self) -> dict[str, Any]: ...
 
     def pretraining_data(self, batch_size: int, seed: int) -> dict[str, Any]: ...
@@ -93,6 +95,10 @@ class EnvironmentBase:
                  seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """A generation's training rows plus any of the environment's own (none here)."""
         return x, y
+
+    def added_rows(self, count: int) -> int:
+        """How many rows ``mix_rows`` adds to ``count`` rows (none here)."""
+        return 0
 
     def model_arguments(self) -> dict[str, Any]:
         """Zoo builder arguments this environment fixes (input shape, classes, vocabulary)."""
@@ -140,7 +146,12 @@ class BanditClassification(EnvironmentBase):
 
     With ``rewarded`` (indices into ``images``), only those images are ever shown for a
     reward; every image is still there for self-supervised pretraining
-    (``pretraining_data``), so the others teach through the self-loss alone.
+    (``pretraining_data``), so the others teach through the self-loss alone. With
+    ``unrewarded_fraction`` > 0 they also join each generation's training rows, as that
+    share of the rows: an image the loop never rewards, no action (an all-zero policy
+    target) and reward 0, so it trains the self-loss only. (Reward-0 rows weigh 0 in the
+    policy term under the ``raw``, ``normalized``, ``grpo`` and ``rloo`` weightings of the
+    bandit's 0/1 rewards.)
 
     Args:
         images: Training images ``[n, ...]`` (uint8 are scaled to [0, 1]).
@@ -149,11 +160,13 @@ class BanditClassification(EnvironmentBase):
         test_labels: Their labels.
         num_classes: Number of classes (default: the largest label + 1).
         rewarded: Indices of the images the loop may reward (default: all).
+        unrewarded_fraction: In [0, 1): the share of each generation's training rows that
+            are images outside ``rewarded`` (self-loss only); needs ``rewarded``.
     """
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, test_images: np.ndarray,
                  test_labels: np.ndarray, num_classes: int | None = None,
-                 rewarded: np.ndarray | None = None):
+                 rewarded: np.ndarray | None = None, unrewarded_fraction: float = 0.0):
         scale = lambda a: (a.astype(np.float32) / 255.0 if a.dtype.kind in "ui"  # noqa: E731
                            else a.astype(np.float32))
         self.images, self.labels = scale(np.asarray(images)), np.asarray(labels).astype(np.int64)
@@ -165,7 +178,14 @@ class BanditClassification(EnvironmentBase):
             if not len(rewarded) or rewarded.min() < 0 or rewarded.max() >= len(self.images):
                 raise ValueError(f"`rewarded` must be non-empty indices into the "
                                  f"{len(self.images)} images; got {len(rewarded)} indices.")
-        self.rewarded = rewarded
+        _checks.number(unrewarded_fraction, "unrewarded_fraction", 0.0, 1.0, high_open=True)
+        unrewarded = (np.zeros(0, np.int64) if rewarded is None else
+                      np.setdiff1d(np.arange(len(self.images)), rewarded))
+        if unrewarded_fraction > 0 and not len(unrewarded):
+            raise ValueError("`unrewarded_fraction` > 0 needs images outside `rewarded` (give "
+                             "`rewarded` a subset of the images).")
+        self.rewarded, self.unrewarded = rewarded, unrewarded
+        self.unrewarded_fraction = float(unrewarded_fraction)
 
     def observe(self, count: int, seed: int) -> Observations:
         pool = len(self.images) if self.rewarded is None else len(self.rewarded)
@@ -195,6 +215,22 @@ class BanditClassification(EnvironmentBase):
         # The self target is the image itself (the model's default), so it is left out.
         return {"policy": np.eye(self.num_classes, dtype=np.float32)[actions]}
 
+    def mix_rows(self, x: np.ndarray, y: dict[str, np.ndarray],
+                 seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Add never-rewarded images (no action, reward 0): ``unrewarded_fraction``."""
+        count = self.added_rows(len(x))
+        if not count:
+            return x, y
+        index = self.unrewarded[np.random.default_rng([seed, 6]).integers(
+            0, len(self.unrewarded), count)]
+        extra = {key: np.zeros((count, *value.shape[1:]), value.dtype)
+                 for key, value in y.items()}
+        return _appended(x, y, self.images[index], extra)
+
+    def added_rows(self, count: int) -> int:
+        """Unrewarded images added to ``count`` rows."""
+        return _extra_rows(self.unrewarded_fraction, count) if self.unrewarded_fraction else 0
+
     def evaluate(self, model) -> dict[str, float]:
         probs = self._probabilities(model, self.test_images)
         return {"accuracy": float(np.mean(probs.argmax(-1) == self.test_labels))}
@@ -203,12 +239,12 @@ class BanditClassification(EnvironmentBase):
         return {"num_classes": self.num_classes, "input_shape": self.images.shape[1:]}
 
     def pretraining_data(self, batch_size: int, seed: int) -> dict[str, Any]:
-        """Reconstruct the unlabeled images."""
-        return {"x": self.images, "y": {"self": self.images}, "batch_size": batch_size}
+        """Every image, unlabeled: the self target is the model's own (image or output)."""
+        return {"x": self.images, "batch_size": batch_size}
 
     def supervised_baseline(self) -> Environment:
         return SupervisedBandit(self.images, self.labels, self.test_images, self.test_labels,
-                                self.num_classes, self.rewarded)
+                                self.num_classes, self.rewarded, self.unrewarded_fraction)
 
 
 class SupervisedBandit(BanditClassification):
@@ -316,10 +352,14 @@ class VerifiableGeneration(EnvironmentBase):
     def mix_rows(self, x: np.ndarray, y: dict[str, np.ndarray],
                  seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Add corpus lines so that they make ``corpus_fraction`` of the rows."""
-        fraction = self.corpus_fraction
-        if fraction <= 0 or not self.corpus:
-            return x, y
-        return _appended(x, y, *self.corpus_rows(_extra_rows(fraction, len(x)), seed))
+        count = self.added_rows(len(x))
+        return _appended(x, y, *self.corpus_rows(count, seed)) if count else (x, y)
+
+    def added_rows(self, count: int) -> int:
+        """Corpus lines added to ``count`` rows."""
+        if self.corpus_fraction <= 0 or not self.corpus:
+            return 0
+        return _extra_rows(self.corpus_fraction, count)
 
     def model_arguments(self) -> dict[str, Any]:
         return {"vocabulary": self.vocabulary}
@@ -456,9 +496,9 @@ class MeterEnvironment(EnvironmentBase):
     def mix_rows(self, x: np.ndarray, y: dict[str, np.ndarray],
                  seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Add training-text windows (reward 0) so that they make ``corpus_fraction``."""
-        if self.corpus_fraction <= 0:
+        extra = self.added_rows(len(x))
+        if not extra:
             return x, y
-        extra = _extra_rows(self.corpus_fraction, len(x))
         rng = np.random.default_rng([seed, 13])
         starts = rng.integers(0, len(self.train_ids) - self.window - 1, extra)
         tokens = self.train_ids[starts[:, None] + np.arange(self.window + 1)]
@@ -474,6 +514,10 @@ class MeterEnvironment(EnvironmentBase):
         grams = [tuple(words[i:i + 4]) for words in map(meter.words_of, self.lines(actions))
                  for i in range(len(words) - 3)]
         return {"distinct_4grams": len(set(grams)) / max(len(grams), 1)}
+
+    def added_rows(self, count: int) -> int:
+        """Training-text windows added to ``count`` rows."""
+        return _extra_rows(self.corpus_fraction, count) if self.corpus_fraction > 0 else 0
 
     def model_arguments(self) -> dict[str, Any]:
         return {"vocabulary": self.vocabulary}

@@ -69,6 +69,27 @@ def check_grouping(weighting: Any, samples_per_observation: int, keep: str,
     return samples_per_observation
 
 
+def planned_steps(environment: Environment, generations: int, *, samples_per_generation: int,
+                  samples_per_observation: int, epochs_per_generation: int, batch_size: int,
+                  replay: int, keep: str, group_size: int = 1) -> int | None:
+    """The ``fit`` steps of ``generations`` generations of the loop, or None if unknown.
+
+    Known with ``keep="all"``: every generation trains on its samples, the rows the
+    environment adds (``environment.added_rows``) and ``replay`` earlier generations.
+    """
+    if keep != "all":
+        return None
+    rows = samples_per_generation * samples_per_observation
+    added = getattr(environment, "added_rows", None)
+    rows += added(rows) if callable(added) else 0
+    rows -= rows % group_size
+    total = 0
+    for generation in range(1, generations + 1):
+        count = rows * min(generation, replay + 1)
+        total += -(-count // min(batch_size, count)) * epochs_per_generation if count else 0
+    return total
+
+
 class SelfEvolution:
     """Each generation, the model acts, the environment rewards, the model learns.
 

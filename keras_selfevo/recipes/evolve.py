@@ -27,20 +27,22 @@ from keras_selfevo.evolve.environments import (
     MeterEnvironment,
     VerifiableGeneration,
 )
-from keras_selfevo.evolve.loop import KEEP, SelfEvolution, check_grouping
+from keras_selfevo.evolve.loop import KEEP, SelfEvolution, check_grouping, planned_steps
 from keras_selfevo.evolve.rewards import CHECKERS
 from keras_selfevo.export import load_checkpoint
 from keras_selfevo.losses import WEIGHTINGS, FilterWeighting, get_reward_weighting
 from keras_selfevo.plotting import save_curves
 from keras_selfevo.recipes import data, schema
 from keras_selfevo.recipes.schema import Field
+from keras_selfevo.training import CosineAlpha
 
 
 def _bandit(config: dict[str, Any]) -> Environment:
     arrays = data.labeled_arrays(config["dataset"], config["data_dir"])
     rewarded = (None if config["rewarded_fraction"] == 1.0 else
                 data.labeled_subset(arrays[1], config["rewarded_fraction"], config["seed"]))
-    return BanditClassification(*arrays, rewarded=rewarded)
+    return BanditClassification(*arrays, rewarded=rewarded,
+                                unrewarded_fraction=config["unrewarded_fraction"])
 
 
 def _generation(config: dict[str, Any]) -> Environment:
@@ -74,6 +76,10 @@ FIELDS: dict[str, Field] = {
     "rewarded_fraction": Field(1.0, schema.NUMBER, "a number in (0, 1] (the bandit: the share "
                                "of training images ever rewarded, stratified by class; all are "
                                "pretrained on)", schema.share),
+    "unrewarded_fraction": Field(0.0, schema.NUMBER, "a number in [0, 1) (the bandit with "
+                                 "`rewarded_fraction` < 1: the share of each generation's "
+                                 "training rows that are never-rewarded images, self-loss "
+                                 "only)", schema.unit_interval),
     "pretrain_epochs": Field(1, (int,), "an integer ≥ 0",
                              schema.non_negative_int),
     "pretrain_steps": Field(500, (int,), "a positive integer (steps per pretraining epoch "
@@ -91,6 +97,9 @@ FIELDS: dict[str, Field] = {
     "evolve_learning_rate": Field(None, schema.OPTIONAL_NUMBER, "a positive number or null",
                                   schema.positive_number),
     "alpha": Field(0.3, schema.NUMBER, "a number in [0, 1]", schema.unit_interval),
+    "alpha_end": Field(None, schema.OPTIONAL_NUMBER, "a number in [0, 1] or null (alpha "
+                       "follows a cosine from `alpha` to it over the loop's steps; needs "
+                       "keep='all')", schema.unit_interval),
     "reward_weighting": Field("raw", (str,), f"one of {tuple(WEIGHTINGS)}",
                               schema.one_of(*WEIGHTINGS)),
     "kl_beta": Field(0.0, schema.NUMBER, "a number ≥ 0 (weight of KL(policy || the "
@@ -115,6 +124,8 @@ FIELDS: dict[str, Field] = {
     "baseline": Field(True, (bool,), "true or false"),
     "self_loss": schema.SELF_LOSS,
 }
+# Weightings under which the bandit's reward-0 rows (wrong guesses, unrewarded images) weigh 0.
+ZERO_REWARD_NEUTRAL = ("raw", "normalized", "grpo", "rloo")
 _LOOP_KEYS = ("samples_per_generation", "samples_per_observation", "epochs_per_generation",
               "batch_size", "temperature", "epsilon", "keep", "top_fraction", "min_reward",
               "restart", "replay", "seed")
@@ -130,13 +141,41 @@ def load_evolve_recipe(recipe_dir: str, **overrides: Any) -> dict[str, Any]:
     if config["rewarded_fraction"] != 1.0 and config["environment"] != "bandit":
         raise ValueError(f"`rewarded_fraction` applies to the bandit environment, not "
                          f"{config['environment']!r}.")
+    if config["unrewarded_fraction"] > 0:
+        if config["environment"] != "bandit" or config["rewarded_fraction"] == 1.0:
+            raise ValueError("`unrewarded_fraction` needs the bandit environment with "
+                             "`rewarded_fraction` < 1 (images that are never rewarded).")
+        if config["unrewarded_fraction"] >= 1.0:
+            raise ValueError("`unrewarded_fraction` must be a number in [0, 1), got 1.0.")
+        if config["reward_weighting"] not in ZERO_REWARD_NEUTRAL:
+            raise ValueError(f"`unrewarded_fraction` needs a `reward_weighting` that gives "
+                             f"reward-0 rows no weight, one of {ZERO_REWARD_NEUTRAL}; got "
+                             f"{config['reward_weighting']!r}.")
+    if config["alpha_end"] is not None and config["keep"] != "all":
+        raise ValueError(f"`alpha_end` needs keep='all' (the loop's length in steps is known "
+                         f"only then), got keep={config['keep']!r}.")
     check_grouping(get_reward_weighting(config["reward_weighting"]),
                    config["samples_per_observation"], config["keep"], config["batch_size"])
     return config
 
 
+def _loop_alpha(config: dict[str, Any], environment: Environment) -> Any:
+    """The loop's alpha: ``alpha``, or a cosine from it to ``alpha_end`` over the loop."""
+    if config["alpha_end"] is None:
+        return float(config["alpha"])
+    steps = planned_steps(
+        environment, config["generations"],
+        group_size=check_grouping(get_reward_weighting(config["reward_weighting"]),
+                                  config["samples_per_observation"], config["keep"],
+                                  config["batch_size"]),
+        **{key: config[key] for key in ("samples_per_generation", "samples_per_observation",
+                                        "epochs_per_generation", "batch_size", "replay",
+                                        "keep")})
+    return CosineAlpha(float(config["alpha"]), float(config["alpha_end"]), max(1, steps))
+
+
 def _compiled_model(config: dict[str, Any], environment: Environment,
-                    alpha: float) -> keras.Model:
+                    alpha: Any) -> keras.Model:
     if config["pretrained"]:
         model = load_checkpoint(config["pretrained"])
     else:
@@ -146,7 +185,7 @@ def _compiled_model(config: dict[str, Any], environment: Environment,
     return model
 
 
-def _recompile(model: keras.Model, config: dict[str, Any], alpha: float,
+def _recompile(model: keras.Model, config: dict[str, Any], alpha: Any,
                pretraining: bool = False) -> None:
     """Compile for pretraining (``learning_rate``) or for the loop.
 
@@ -172,7 +211,7 @@ def _pretrain(model: keras.Model, config: dict[str, Any], environment: Environme
         return
     _recompile(model, config, 1.0, pretraining=True)
     model.fit(**fit_arguments, epochs=config["pretrain_epochs"], verbose=0)
-    _recompile(model, config, float(config["alpha"]))
+    _recompile(model, config, _loop_alpha(config, environment))
 
 
 def _loop(model, environment: Environment, config: dict[str, Any],
@@ -208,7 +247,7 @@ def evolve(recipe_dir: str, output: str | None = None, *, generations: int | Non
     environment = ENVIRONMENTS[config["environment"]](config)
     os.makedirs(output, exist_ok=True)
     start = time.perf_counter()
-    model = _compiled_model(config, environment, float(config["alpha"]))
+    model = _compiled_model(config, environment, _loop_alpha(config, environment))
     if not resume and not config["pretrained"]:
         _pretrain(model, config, environment)
     before = environment.final_report(model, config["temperature"], config["seed"])
@@ -225,7 +264,8 @@ def evolve(recipe_dir: str, output: str | None = None, *, generations: int | Non
         # Every baseline reward is 1: "raw" weighting makes it plain supervised learning
         # (batch-statistics weightings would see no spread and weight nothing).
         supervised = {**config, "reward_weighting": "raw"}
-        baseline = _compiled_model(supervised, baseline_env, float(config["alpha"]))
+        baseline = _compiled_model(supervised, baseline_env, _loop_alpha(supervised,
+                                                                          baseline_env))
         _pretrain(baseline, supervised, baseline_env)
         report["baseline_history"] = _loop(baseline, baseline_env, supervised, None).run(
             config["generations"], verbose=0)

@@ -6,6 +6,7 @@ import pytest
 
 import keras_selfevo as kse
 from keras_selfevo.evolve import BanditClassification, Observations, SelfEvolution
+from keras_selfevo.evolve.loop import planned_steps
 
 CLASSES = 3
 
@@ -139,6 +140,60 @@ def test_generation_environment_scores_and_trains_a_char_rnn():
     x, y = env.corpus_rows(2, seed=0)
     assert x.shape == (2, 10) and y["self"].shape == (2, 10) and y["policy"].shape == (2, 10, 15)
     np.testing.assert_array_equal(y["reward"], [1.0, 1.0])
+
+
+def test_unrewarded_images_join_the_rows_with_no_action_and_no_policy_term():
+    env = _tiny_bandit()
+    rewarded = np.arange(6)
+    subset = BanditClassification(env.images, env.labels, env.images, env.labels, CLASSES,
+                                  rewarded=rewarded, unrewarded_fraction=0.75)
+    x = env.images[rewarded][[0, 1, 2, 3, 4, 5, 0, 1]]
+    y = {"policy": np.eye(CLASSES, dtype=np.float32)[[0, 1, 2, 0, 1, 2, 1, 1]],
+         "reward": np.array([1, 0, 1, 1, 0, 0, 1, 1], np.float32)}
+    mixed_x, mixed_y = subset.mix_rows(x, y, seed=4)
+    # 8 rewarded rows + 24 unrewarded ones: 75% of the rows; the samples come first.
+    assert len(mixed_x) == 32 and set(mixed_y) == {"policy", "reward"}
+    np.testing.assert_array_equal(mixed_x[:8], x)
+    extra = mixed_x[8:]
+    assert not (extra[:, None] == env.images[rewarded][None]).all(-1).any()
+    assert (extra[:, None] == env.images[None]).all(-1).any(1).all()
+    assert not mixed_y["policy"][8:].any() and not mixed_y["reward"][8:].any()
+    np.testing.assert_array_equal(subset.mix_rows(x, y, seed=4)[0], mixed_x)  # seeded
+    # The policy term of the added rows is 0 under the weightings the recipes allow: the
+    # summed reinforce loss is the rewarded rows' alone.
+    for weighting in ("raw", "normalized"):
+        model = _tiny_model()
+        model.compile(optimizer="adam", alpha=0.0, reward_weighting=weighting)
+        total = model.evaluate(mixed_x, mixed_y, batch_size=32, return_dict=True, verbose=0)
+        alone = model.evaluate(x, y, batch_size=8, return_dict=True, verbose=0)
+        if weighting == "raw":  # the same weights: the sums agree
+            np.testing.assert_allclose(32 * total["reinforce_loss"],
+                                       8 * alone["reinforce_loss"], rtol=1e-5)
+        weights = kse.losses.get_reward_weighting(weighting)(mixed_y["reward"]).numpy()
+        assert not weights[8:].any() and weights[:8].any()
+    assert BanditClassification(env.images, env.labels, env.images, env.labels, CLASSES,
+                                rewarded=rewarded).mix_rows(x, y, 4)[0] is x
+    with pytest.raises(ValueError, match="`unrewarded_fraction` must be a number in"):
+        BanditClassification(env.images, env.labels, env.images, env.labels, CLASSES,
+                             rewarded=rewarded, unrewarded_fraction=1.0)
+    with pytest.raises(ValueError, match="`unrewarded_fraction` > 0 needs images outside"):
+        BanditClassification(env.images, env.labels, env.images, env.labels, CLASSES,
+                             unrewarded_fraction=0.5)
+
+
+def test_planned_steps_are_the_steps_the_loop_takes():
+    env = _tiny_bandit()
+    subset = BanditClassification(env.images, env.labels, env.images, env.labels, CLASSES,
+                                  rewarded=np.arange(10), unrewarded_fraction=0.4)
+    settings = dict(samples_per_generation=21, samples_per_observation=2,
+                    epochs_per_generation=2, batch_size=16, replay=1, keep="all")
+    model = _tiny_model()
+    SelfEvolution(model, subset, **settings).run(3, verbose=0)
+    # 42 samples + 28 unrewarded rows a generation; two generations' rows from the second.
+    expected = 2 * (5 + 9 + 9)
+    assert planned_steps(subset, 3, **settings) == expected
+    assert int(model.optimizer.iterations) == expected
+    assert planned_steps(subset, 3, **{**settings, "keep": "best_per_observation"}) is None
 
 
 def test_a_rewarded_subset_is_all_the_loop_observes_and_pretraining_sees_every_image():

@@ -47,12 +47,38 @@ def test_bad_recipes_exit_2(tmp_path, capsys):
                               ({"rewarded_fraction": 0.0}, "`rewarded_fraction` must be a "
                                "number in (0, 1]"),
                               ({"rewarded_fraction": 0.5, "environment": "generation"},
-                               "`rewarded_fraction` applies to the bandit")):
+                               "`rewarded_fraction` applies to the bandit"),
+                              ({"alpha_end": 0.2, "keep": "best_per_observation"},
+                               "`alpha_end` needs keep='all'"),
+                              ({"unrewarded_fraction": 0.5},
+                               "`unrewarded_fraction` needs the bandit environment with "
+                               "`rewarded_fraction` < 1"),
+                              ({"unrewarded_fraction": 0.5, "rewarded_fraction": 0.5,
+                                "reward_weighting": "awr"},
+                               "`unrewarded_fraction` needs a `reward_weighting` that gives "
+                               "reward-0 rows no weight")):
         assert cli.main(["evolve", _recipe(tmp_path, **changes),
                          "--output", str(tmp_path / "out")]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and fragment in err[0], err
     assert not (tmp_path / "out").exists()
+
+
+def test_unrewarded_images_and_an_alpha_cosine_over_the_loop(tmp_path, glyphs_small_dir):
+    import numpy as np
+
+    from keras_selfevo.recipes import evolve as recipes
+
+    recipe = _recipe(tmp_path, model_args={"filters": 4, "units": 8,
+                                           "self_task": "consistency", "confidence": 0.5},
+                     pretrain_epochs=0, baseline=False, rewarded_fraction=0.5,
+                     unrewarded_fraction=0.5, alpha=0.0, alpha_end=0.4,
+                     reward_weighting="normalized")
+    report = recipes.evolve(recipe, str(tmp_path / "run"), data_dir=glyphs_small_dir, verbose=0)
+    # 40 samples + 40 unrewarded images a generation, batch 20: 4 steps each, 8 in all.
+    alpha = [0.4 * 0.5 * (1 - np.cos(np.pi * step / 8)) for step in range(8)]
+    logged = [row["alpha"] for row in report["history"][1:]]
+    np.testing.assert_allclose(logged, [np.mean(alpha[:4]), np.mean(alpha[4:])], atol=1e-6)
 
 
 def test_evolve_learning_rate_is_used_by_the_loop_not_by_pretraining(tmp_path):
