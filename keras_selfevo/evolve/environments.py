@@ -229,7 +229,7 @@ class BanditClassification(EnvironmentBase):
 
     def added_rows(self, count: int) -> int:
         """Unrewarded images added to ``count`` rows."""
-        return _extra_rows(self.unrewarded_fraction, count) if self.unrewarded_fraction else 0
+        return _extra_rows(self.unrewarded_fraction, count)
 
     def evaluate(self, model) -> dict[str, float]:
         probs = self._probabilities(model, self.test_images)
@@ -517,7 +517,7 @@ class MeterEnvironment(EnvironmentBase):
 
     def added_rows(self, count: int) -> int:
         """Training-text windows added to ``count`` rows."""
-        return _extra_rows(self.corpus_fraction, count) if self.corpus_fraction > 0 else 0
+        return _extra_rows(self.corpus_fraction, count)
 
     def model_arguments(self) -> dict[str, Any]:
         return {"vocabulary": self.vocabulary}

@@ -79,7 +79,7 @@ FIELDS: dict[str, Field] = {
     "unrewarded_fraction": Field(0.0, schema.NUMBER, "a number in [0, 1) (the bandit with "
                                  "`rewarded_fraction` < 1: the share of each generation's "
                                  "training rows that are never-rewarded images, self-loss "
-                                 "only)", schema.unit_interval),
+                                 "only)", schema.below_one),
     "pretrain_epochs": Field(1, (int,), "an integer ≥ 0",
                              schema.non_negative_int),
     "pretrain_steps": Field(500, (int,), "a positive integer (steps per pretraining epoch "
@@ -145,8 +145,6 @@ def load_evolve_recipe(recipe_dir: str, **overrides: Any) -> dict[str, Any]:
         if config["environment"] != "bandit" or config["rewarded_fraction"] == 1.0:
             raise ValueError("`unrewarded_fraction` needs the bandit environment with "
                              "`rewarded_fraction` < 1 (images that are never rewarded).")
-        if config["unrewarded_fraction"] >= 1.0:
-            raise ValueError("`unrewarded_fraction` must be a number in [0, 1), got 1.0.")
         if config["reward_weighting"] not in ZERO_REWARD_NEUTRAL:
             raise ValueError(f"`unrewarded_fraction` needs a `reward_weighting` that gives "
                              f"reward-0 rows no weight, one of {ZERO_REWARD_NEUTRAL}; got "

@@ -70,6 +70,12 @@ def unit_interval(value: Any, key: str) -> None:
         _checks.number(value, key, 0.0, 1.0)
 
 
+def below_one(value: Any, key: str) -> None:
+    """A range check: a finite number in [0, 1) (None passes: the field's types decide)."""
+    if value is not None:
+        _checks.number(value, key, 0.0, 1.0, high_open=True)
+
+
 def share(value: Any, key: str) -> None:
     """A range check: a finite number in (0, 1] (None passes: the field's types decide)."""
     if value is not None:

@@ -50,6 +50,8 @@ def test_bad_recipes_exit_2(tmp_path, capsys):
                                "`rewarded_fraction` applies to the bandit"),
                               ({"alpha_end": 0.2, "keep": "best_per_observation"},
                                "`alpha_end` needs keep='all'"),
+                              ({"unrewarded_fraction": 1.0, "rewarded_fraction": 0.5},
+                               "`unrewarded_fraction` must be a number in [0, 1)"),
                               ({"unrewarded_fraction": 0.5},
                                "`unrewarded_fraction` needs the bandit environment with "
                                "`rewarded_fraction` < 1"),
