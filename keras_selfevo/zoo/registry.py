@@ -22,6 +22,7 @@ _COMMANDS: dict[str, tuple[str, ...]] = {}
 DOWNSAMPLES = ("pool", "stride")
 DECODERS = ("dense", "conv")
 SELF_TASKS = ("reconstruct", "consistency")
+SELF_GRADIENTS = ("shared", "head")
 
 
 def _register(name: str, commands: tuple[str, ...]):
@@ -45,7 +46,8 @@ def mnist_cnn(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10,
               filters: int = 32, units: int = 64, mask_rate: float = 0.25,
               decoder: str = "dense", policy_input: str = "masked",
               self_task: str = "reconstruct", shift: float = 0.1, rotation: float = 0.04,
-              confidence: float | None = None, seed: int | None = None) -> SelfEvolvingModel:
+              confidence: float | None = None, self_gradient: str = "shared",
+              seed: int | None = None) -> SelfEvolvingModel:
     """A small CNN with a masked-reconstruction "self" head and a class-score "policy" head.
 
     Input → RandomMasking → Conv2D(filters, 3×3, ReLU) → MaxPool 2 → Flatten → Dense(units,
@@ -84,9 +86,16 @@ def mnist_cnn(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10,
             images predicted with at least that confidence, the others left out through a
             ``"mask"`` output (:class:`~keras_selfevo.layers.PseudoLabel`; compile with
             ``masked_self_loss=True``).
+        self_gradient: With ``"reconstruct"``: ``"shared"``, the self-loss trains the self
+            head and the layers below it that the policy also uses (the convolution; with
+            the dense decoder also the dense layer); ``"head"``, the self head reads those
+            layers through ``stop_gradient``, so the self-loss trains the head alone and the
+            classifier's layers learn from the policy term only (the choice with every
+            image labeled: the model learns to inpaint at no cost to its accuracy).
         seed: Seeds the initial weights and the random perturbations.
     """
     _checks.one_of(decoder, "decoder", DECODERS)
+    _checks.one_of(self_gradient, "self_gradient", SELF_GRADIENTS)
     _checks.one_of(policy_input, "policy_input", ("masked", "clean"))
     _checks.one_of(self_task, "self_task", SELF_TASKS)
     _checks.number(shift, "shift", 0.0, 1.0, high_open=True, kind="a float")
@@ -107,16 +116,19 @@ def mnist_cnn(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10,
     features = conv(corrupted)
     code = lambda maps: dense(flatten(pool(maps)))  # noqa: E731
     h = code(conv(inputs) if policy_input == "clean" else features)
+    head_only = (keras.ops.stop_gradient if self_gradient == "head"
+                 else lambda tensor: tensor)
     if decoder == "conv":
         recon = keras.layers.Conv2DTranspose(input_shape[-1], 3, activation="sigmoid",
-                                             name="self")(features)
+                                             name="self")(head_only(features))
     else:
         size = 1
         for dim in input_shape:
             size *= dim
         # The masked image's code: the policy's own when it reads the masked image.
         encoded = code(features) if policy_input == "clean" else h
-        recon = keras.layers.Dense(size, activation="sigmoid", name="reconstruction")(encoded)
+        recon = keras.layers.Dense(size, activation="sigmoid",
+                                   name="reconstruction")(head_only(encoded))
         recon = keras.layers.Reshape(input_shape, name="self")(recon)
     return SelfEvolvingModel(
         inputs,

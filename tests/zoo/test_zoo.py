@@ -100,11 +100,46 @@ def test_mnist_cnn_clean_policy_input_ignores_the_mask_and_the_self_head_does_no
     assert model.get_layer("self").output.shape[1:] == (28, 28, 1)
 
 
+@pytest.mark.parametrize("decoder", ["conv", "dense"])
+def test_mnist_cnn_detached_self_head_trains_the_head_alone(decoder):
+    import tensorflow as tf
+
+    kwargs = {"num_classes": 4, "decoder": decoder, "policy_input": "clean", "filters": 4,
+              "units": 8, "mask_rate": 0.0}
+    shared = kse.zoo.build("mnist_cnn", **kwargs, seed=0)
+    head = kse.zoo.build("mnist_cnn", **kwargs, self_gradient="head", seed=0)
+    head.set_weights(shared.get_weights())
+    gradients = {}
+    for name, model in (("shared", shared), ("head", head)):
+        with tf.GradientTape() as tape:
+            outputs = model(IMAGES, training=True)
+            loss = tf.reduce_mean(tf.square(outputs["self"] - IMAGES))
+        # The forward pass is the same; only the self-loss's gradient path differs.
+        np.testing.assert_allclose(outputs["self"], shared(IMAGES, training=True)["self"],
+                                   rtol=1e-6)
+        gradients[name] = {v.path: g for v, g in zip(
+            model.trainable_weights, tape.gradient(loss, model.trainable_weights))}
+    below = [path for path in gradients["shared"] if path.startswith(
+        ("conv/",) if decoder == "conv" else ("conv/", "hidden/"))]
+    heads = [path for path in gradients["shared"] if path.startswith(("self/",
+                                                                       "reconstruction/"))]
+    assert below and heads
+    for path in below:
+        assert np.abs(gradients["shared"][path]).max() > 0
+        assert gradients["head"][path] is None or not np.any(gradients["head"][path])
+    for path in heads:
+        np.testing.assert_allclose(gradients["head"][path], gradients["shared"][path],
+                                   rtol=1e-5, atol=1e-7)
+    testing.run_model_saving_test(head, IMAGES, fresh_process=False)
+
+
 def test_mnist_cnn_bad_decoder_arguments_are_clear_errors():
     with pytest.raises(ValueError, match="`decoder` must be one of"):
         kse.zoo.build("mnist_cnn", decoder="deconv")
     with pytest.raises(ValueError, match="`policy_input` must be one of"):
         kse.zoo.build("mnist_cnn", policy_input="unmasked")
+    with pytest.raises(ValueError, match="`self_gradient` must be one of"):
+        kse.zoo.build("mnist_cnn", self_gradient="none")
     with pytest.raises(ValueError, match="`vocabulary` must be a non-empty string"):
         kse.zoo.build("gpt", vocabulary=list("ab"))
 
