@@ -11,6 +11,7 @@ import keras
 import tensorflow as tf
 
 from keras_selfevo import _checks
+from keras_selfevo.training import first_trace
 from keras_selfevo.training.non_finite import StopOnNonFinite, loss_for_logs, weights_are_finite
 
 
@@ -411,6 +412,26 @@ class MetaLearner(keras.Model):
         callbacks = [StopOnNonFinite(skipped_update=False), *(callbacks or [])]
         kwargs.setdefault("shuffle", False)
         return super().fit(*args, callbacks=callbacks, **kwargs)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Build the optimizer and the compiled metrics before the first trace.
+
+        (:mod:`keras_selfevo.training.first_trace`: otherwise the meta-step, its inner
+        steps and second-order gradients, is traced twice.)
+        """
+        if self.optimizer is not None and not self.optimizer.built:
+            self.optimizer.build(self.trainable_variables)
+        metrics = self._compile_metrics
+        spec = first_trace.data_structure(iterator, data_batch)
+        if metrics is not None and not metrics.built and spec is not None:
+            _, _, query_x, query_y = self._unpack(spec)
+            examples = keras.KerasTensor((None, *query_x.shape[2:]), query_x.dtype.name)
+            targets = keras.KerasTensor((None, *query_y.shape[2:]), query_y.dtype.name)
+            predictions = self.model.compute_output_spec(examples, training=False)
+            if isinstance(predictions, dict) and self.task_output in predictions:
+                predictions = predictions[self.task_output]
+            metrics.build(targets, predictions)
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
         """One meta-update on a meta-batch of tasks.

@@ -25,6 +25,7 @@ from keras_selfevo.losses.self_supervised_loss import (
     binary_crossentropy_elements,
     sparse_categorical_elements,
 )
+from keras_selfevo.training import first_trace
 from keras_selfevo.training.alpha_schedules import AlphaSchedule, get_alpha
 from keras_selfevo.training.input_checks import (
     InputChecks,
@@ -548,7 +549,14 @@ class SelfEvolvingModel(InputChecks, keras.Model):
         # learn the data's structure, which MultiWorkerMirroredStrategy cannot do eagerly on
         # per-replica tensors. The first local replica's batch has the same structure.
         strategy = self._distribute_strategy
-        if iterator is not None and strategy is not None:
+        if strategy is None:
+            # Keras would build the optimizer and metrics inside the first trace, which
+            # is then traced again (keras_selfevo.training.first_trace).
+            spec = first_trace.data_structure(iterator, data_batch)
+            if spec is not None:
+                self._symbolic_build(data_batch=spec)
+            return None
+        if iterator is not None:
             for _, _, batches in iterator:
                 data_batch = tf.nest.map_structure(
                     lambda v: (strategy.experimental_local_results(v)[0]
