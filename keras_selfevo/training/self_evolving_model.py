@@ -545,9 +545,6 @@ class SelfEvolvingModel(InputChecks, keras.Model):
             self.set_reference()
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras averages the first distributed batch over replicas with strategy.reduce to
-        # learn the data's structure, which MultiWorkerMirroredStrategy cannot do eagerly on
-        # per-replica tensors. The first local replica's batch has the same structure.
         strategy = self._distribute_strategy
         if strategy is None:
             # Keras would build the optimizer and metrics inside the first trace, which
@@ -556,6 +553,9 @@ class SelfEvolvingModel(InputChecks, keras.Model):
             if spec is not None:
                 self._symbolic_build(data_batch=spec)
             return None
+        # Keras averages the first distributed batch over replicas with strategy.reduce to
+        # learn the data's structure, which MultiWorkerMirroredStrategy cannot do eagerly on
+        # per-replica tensors. The first local replica's batch has the same structure.
         if iterator is not None:
             for _, _, batches in iterator:
                 data_batch = tf.nest.map_structure(

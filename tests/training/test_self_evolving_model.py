@@ -53,6 +53,29 @@ def test_one_sgd_step_equals_the_formula(weighting, variant):
     assert logs["alpha"] == pytest.approx(alpha)
 
 
+@pytest.mark.parametrize("entry", ["fit", "train_on_batch"])
+def test_the_train_step_is_traced_once(entry):
+    """The optimizer and compiled metrics are built before the first trace (a trace that
+    creates variables is traced again)."""
+    model = build_tiny_model()
+    x, y = make_batch()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), alpha=0.5, reward_weighting="normalized",
+                  metrics={"policy": ["mean_absolute_error"]})
+    traces = []
+    step = model.train_step
+    model.train_step = lambda data: (traces.append(1), step(data))[1]
+    if entry == "fit":
+        logs = model.fit(tf.data.Dataset.from_tensors((x, y)).repeat(2), epochs=2,
+                         verbose=0).history
+        logs = {key: values[-1] for key, values in logs.items()}
+    else:
+        for _ in range(2):
+            logs = model.train_on_batch(x, y, return_dict=True)
+    assert len(traces) == 1
+    assert any("mean_absolute_error" in key for key in logs), logs
+    assert all(np.isfinite(value) for value in logs.values())
+
+
 def test_single_output_serves_both_terms():
     model = build_tiny_model(single_output=True)
     x, y = make_batch()
