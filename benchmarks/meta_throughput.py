@@ -69,7 +69,7 @@ def _tasks(case: str):
     return tasks, keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
-def run_case(case: str, jit: bool, quick: bool) -> dict:
+def run_case(case: str, jit: bool, quick: bool, parallel_tasks: int | None = None) -> dict:
     import keras
     import tensorflow as tf
 
@@ -82,7 +82,8 @@ def run_case(case: str, jit: bool, quick: bool) -> dict:
     net = kse.zoo.build(name, seed=0, **model_args)
     inner_lr = spec.get("inner_lr", 0.01 if case.startswith("a") else 0.4)
     learner = kse.MetaLearner(net, "maml", inner_lr=inner_lr,
-                              inner_steps=spec.get("inner_steps", 1), loss=loss)
+                              inner_steps=spec.get("inner_steps", 1), loss=loss,
+                              **({"parallel_tasks": parallel_tasks} if parallel_tasks else {}))
     learner.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit,
                     steps_per_execution=spec["steps_per_execution"])
     first_batch = next(iter(tasks))
@@ -113,6 +114,7 @@ def run_case(case: str, jit: bool, quick: bool) -> dict:
     return {
         "case": case,
         "jit_compile": jit,
+        "parallel_tasks": learner.parallel_tasks,
         "meta_it_per_s": meta_per_second,
         "first_step_s": first_step,
         "peak_rss_mb": meta_peak,
@@ -124,18 +126,19 @@ def run_case(case: str, jit: bool, quick: bool) -> dict:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--case":
-        _, _, case, jit, quick = sys.argv
-        print(json.dumps(run_case(case, jit == "1", quick == "1")))
+        _, _, case, jit, quick, parallel = sys.argv
+        print(json.dumps(run_case(case, jit == "1", quick == "1", int(parallel) or None)))
         return
     args = parse_args(__doc__.splitlines()[0], options={
-        "--cases": "comma-separated case letters to run, e.g. \"b',c\" (default: all)"})
+        "--cases": "comma-separated case letters to run, e.g. \"b',c\" (default: all)",
+        "--parallel-tasks": "tasks at a time in MetaLearner's task loop (default: its own)"})
     args.cases = args.cases.split(",") if args.cases else []
     rows = []
     chosen = [c for c in CASES if not args.cases or c.split("_")[0] in args.cases]
     for case in chosen:
         for jit in (False, True) if CASES[case].get("xla", True) else (False,):
             command = [sys.executable, __file__, "--case", case, str(int(jit)),
-                       str(int(args.quick))]
+                       str(int(args.quick)), args.parallel_tasks or "0"]
             env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
             try:
                 done = subprocess.run(command, capture_output=True, text=True, env=env,
@@ -147,8 +150,8 @@ def main() -> None:
                 rows.append({"case": case, "jit_compile": jit,
                              "error": f"did not finish in {TIMEOUT} s"})
             print(rows[-1], flush=True)
-    columns = ["case", "jit_compile", "meta_it_per_s", "first_step_s", "peak_rss_mb",
-               "peak_rss_with_reference_mb", "plain_steps_per_meta_it"]
+    columns = ["case", "jit_compile", "parallel_tasks", "meta_it_per_s", "first_step_s",
+               "peak_rss_mb", "peak_rss_with_reference_mb", "plain_steps_per_meta_it"]
     report("meta_throughput", [{c: row.get(c, row.get("error", "")) for c in columns}
                                for row in rows], targets={"a": ">= 1100 meta-it/s",
                                                           "b": ">= 0.7 meta-it/s, first "

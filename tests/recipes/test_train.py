@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -155,10 +156,15 @@ def test_resume_after_a_kill_or_a_torn_backup_matches_an_uninterrupted_run(tmp_p
     full = _run(_command(recipe, tmp_path / "full", glyphs_small_dir, "--strategy", "default"),
                 env)
 
-    # Killed after epoch 3: the resumed run finishes with the same weights, every epoch logged.
+    # Killed after epoch 3 (its backup and the one before it on disk). A copy of that state
+    # gets its newest backup torn, as if the kill had come while it was being written.
     out = tmp_path / "killed"
     _kill_at_epoch(_command(recipe, out, glyphs_small_dir, "--strategy", "default"), env,
                    out / "backup" / "training_metadata.json", 3)
+    torn = tmp_path / "torn"
+    shutil.copytree(out, torn)
+
+    # The resumed run finishes with the same weights, every epoch logged.
     resumed = _run(_command(recipe, out, glyphs_small_dir, "--strategy", "default", "--resume"),
                    env)
     start = int(resumed.stdout.split("[train] resumed at epoch ")[1].split()[0])
@@ -167,16 +173,13 @@ def test_resume_after_a_kill_or_a_torn_backup_matches_an_uninterrupted_run(tmp_p
     history = json.loads((out / "history.json").read_text())["history"]
     assert len(history["loss"]) == 6
 
-    # Killed while the newest backup was half written: it falls back to the one before.
-    out = tmp_path / "torn"
-    backup = out / "backup"
-    _kill_at_epoch(_command(recipe, out, glyphs_small_dir, "--strategy", "default"), env,
-                   backup / "training_metadata.json.bkp", 2)
+    # A half-written newest backup: it falls back to the one before.
+    backup = torn / "backup"
     weights = backup / "latest.weights.h5"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # a torn write
     earlier = json.loads((backup / "training_metadata.json.bkp").read_text())["epoch"]
-    resumed = _run(_command(recipe, out, glyphs_small_dir, "--strategy", "default", "--resume"),
-                   env)
+    resumed = _run(_command(recipe, torn, glyphs_small_dir, "--strategy", "default",
+                            "--resume"), env)
     assert "resuming from the one before it" in resumed.stderr
     assert f"[train] resumed at epoch {earlier}" in resumed.stdout
     assert _digest(resumed.stdout) == _digest(full.stdout)
