@@ -14,9 +14,16 @@ MetaLearner trails learn2learn. Each variant runs in its own process, without XL
 The differences between rows say what second-order gradients, BatchNorm and max pooling
 cost, and ``plain_fit`` what the outer step alone would. Writes ``results/meta_breakdown.json``.
 
-    python benchmarks/meta_breakdown.py [--quick]
+``--ops`` instead profiles two ``full`` meta-steps with TensorFlow's profiler and prints the
+time per op type (summed over TensorFlow's executor threads), grouped into convolutions,
+batch normalization's fused kernels, pooling, ReLU, and the elementwise ops and
+reductions (where unfused normalization's maths and its gradients run).
+
+    python benchmarks/meta_breakdown.py [--quick] [--ops]
 """
 
+import collections
+import glob
 import json
 import os
 import resource
@@ -30,10 +37,11 @@ from common import parse_args, report  # noqa: E402
 
 VARIANTS = ("full", "first_order", "no_batchnorm", "strided", "plain_fit")
 TIMEOUT = 900
+OP_GROUPS = (("convolutions", ("Conv2D",)), ("batch norm, fused kernels", ("FusedBatchNorm",)),
+             ("max pooling and its gradients", ("MaxPool",)), ("ReLU and its gradient", ("Relu",)))
 
 
-def run_variant(variant: str, iterations: int) -> dict:
-    import keras
+def _tasks(iterations: int):
     import tensorflow as tf
 
     import keras_selfevo as kse
@@ -46,6 +54,16 @@ def run_variant(variant: str, iterations: int) -> dict:
     data = tasks.take(iterations).cache()
     for _ in data:  # input generation is not what is measured
         pass
+    return data
+
+
+def run_variant(variant: str, iterations: int) -> dict:
+    import keras
+    import tensorflow as tf
+
+    import keras_selfevo as kse
+
+    data = _tasks(iterations)
     args = {"num_classes": 5, "downsample": "stride" if variant == "strided" else "pool",
             "normalization": None if variant == "no_batchnorm" else "batch"}
     net = kse.zoo.build("conv4", seed=0, **args)
@@ -75,11 +93,72 @@ def run_variant(variant: str, iterations: int) -> dict:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def op_profile(steps: int = 2) -> list[dict]:
+    """Milliseconds per ``full`` meta-step spent in each op type, from TensorFlow's profiler."""
+    import tempfile
+
+    import keras
+    import tensorflow as tf
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    import keras_selfevo as kse
+
+    batch = next(iter(_tasks(1)))
+    net = kse.zoo.build("conv4", seed=0, num_classes=5, downsample="pool")
+    learner = kse.MetaLearner(net, "maml", inner_lr=0.4, inner_steps=1,
+                              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    learner.compile(optimizer=keras.optimizers.Adam(1e-3))
+    for _ in range(2):  # trace, then one warm step
+        learner.train_on_batch(batch)
+    logdir = tempfile.mkdtemp()
+    tf.profiler.experimental.start(logdir)
+    start = time.perf_counter()
+    for _ in range(steps):
+        learner.train_on_batch(batch)
+    wall = (time.perf_counter() - start) / steps
+    tf.profiler.experimental.stop()
+    space = xplane_pb2.XSpace()
+    with open(glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True)[0], "rb") as f:
+        space.ParseFromString(f.read())
+    per_type = collections.Counter()
+    for plane in space.planes:
+        for line in plane.lines:
+            if not line.name.startswith("tf_Compute"):
+                continue
+            for event in line.events:
+                op_type = plane.event_metadata[event.metadata_id].name.split(":")[-1]
+                if op_type != "Process":  # the executor's own span around its ops
+                    per_type[op_type] += event.duration_ps / 1e9 / steps
+    groups = collections.Counter()
+    for op_type, ms in per_type.items():
+        group = next((name for name, keys in OP_GROUPS if any(k in op_type for k in keys)),
+                     "elementwise ops and reductions" if op_type in _ELEMENTWISE else "other")
+        groups[group] += ms
+    total = sum(groups.values())
+    rows = [{"ops": name, "ms_per_step": ms, "share": ms / total}
+            for name, ms in groups.most_common()]
+    rows += [{"ops": f"  {op_type}", "ms_per_step": ms, "share": ms / total}
+             for op_type, ms in per_type.most_common(12)]
+    rows.append({"ops": "wall time per step (2 threads)", "ms_per_step": 1000 * wall,
+                 "share": ""})
+    return rows
+
+
+_ELEMENTWISE = {"Mul", "Sum", "Mean", "Tile", "Sub", "AddN", "AddV2", "Square", "Neg", "Rsqrt",
+                "RealDiv", "SquaredDifference", "Reciprocal", "Maximum", "BroadcastTo",
+                "RsqrtGrad", "Select", "SelectV2", "ZerosLike", "OnesLike", "Cast", "Reshape",
+                "Pow", "Sqrt", "Prod", "Fill", "Identity", "ExpandDims", "Squeeze"}
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--variant":
         print(json.dumps(run_variant(sys.argv[2], int(sys.argv[3]))))
         return
-    args = parse_args(__doc__.splitlines()[0])
+    args = parse_args(__doc__.splitlines()[0], flags={"--ops": "profile the full meta-step "
+                                                      "per op type instead"})
+    if args.ops:
+        report("meta_breakdown_ops", op_profile())
+        return
     iterations = 3 if args.quick else 8
     rows = []
     for variant in VARIANTS:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from keras_selfevo import _checks
+from keras_selfevo.layers.fused_batch_norm import FusedBatchNormalization
 
 NORMALIZATIONS = ("batch", None)
 
@@ -25,7 +26,8 @@ class ConvBlock(keras.layers.Layer):
         kernel_size: Square kernel size (``"same"`` padding).
         pool: Follow with 2×2 max pooling (``"valid"``: a 7×7 map becomes 3×3).
         strides: Convolution stride (``"same"`` padding: stride 2 turns 7×7 into 4×4).
-        normalization: ``"batch"`` for BatchNormalization, or ``None``.
+        normalization: ``"batch"`` for batch normalization (:class:`FusedBatchNormalization`,
+            Keras's layer with a fused training kernel), or ``None``.
         **kwargs: Base layer arguments (``name``, ``dtype``...).
     """
 
@@ -45,7 +47,7 @@ class ConvBlock(keras.layers.Layer):
         self.conv = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding="same",
                                         use_bias=normalization is None, dtype=policy,
                                         name="conv")
-        self.norm = (keras.layers.BatchNormalization(dtype=policy, name="norm")
+        self.norm = (FusedBatchNormalization(dtype=policy, name="norm")
                      if normalization == "batch" else None)
         self.pooling = keras.layers.MaxPooling2D(2, dtype=policy, name="pool") if pool else None
 

@@ -52,7 +52,8 @@ def exact_moments() -> Iterator[None]:
     exact, but the second derivative loses the mean's term (``-11ᵀ/n``), so MAML's
     meta-gradient through such layers was wrong (by 0.24% through a small gpt, by half
     through a small LayerNorm MLP). Inside this context the variance is taken around the
-    mean itself.
+    mean itself. (:class:`~keras_selfevo.layers.FusedBatchNormalization` needs no such
+    fix: in training its fused kernel's registered second derivative is exact.)
     """
     from keras.src.backend.tensorflow import nn as backend_nn
 
