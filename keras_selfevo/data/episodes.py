@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from keras_selfevo import _checks
 from keras_selfevo._lazy import tfp
+from keras_selfevo.data.pipeline import untuned
 from keras_selfevo.data.sinusoid import check_stream_position
 
 ROTATIONS = 4  # 0, 90, 180 and 270 degrees.
@@ -155,4 +156,4 @@ def episodes(
     end = first + num_meta_batches * meta_batch_size if num_meta_batches else 2**62
     tasks = tf.data.Dataset.range(first, end)
     tasks = tasks.map(task, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return tasks.batch(meta_batch_size, drop_remainder=True)
+    return untuned(tasks.batch(meta_batch_size, drop_remainder=True))

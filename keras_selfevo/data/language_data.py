@@ -16,6 +16,7 @@ import tensorflow as tf
 from keras_selfevo import _checks
 from keras_selfevo._lazy import tfp
 from keras_selfevo.data import shakespeare, text
+from keras_selfevo.data.pipeline import untuned
 from keras_selfevo.data.sinusoid import check_stream_position
 
 
@@ -40,8 +41,8 @@ def window_batches(ids: np.ndarray, window: int, batch_size: int, seed: int, fir
     offsets = np.stack([np.random.default_rng([seed, step]).integers(0, limit, batch_size)
                         for step in range(first_step, steps)])
     tokens = np.asarray(ids, np.int32)[offsets[:, :, None] + np.arange(window + 1)]
-    return tf.data.Dataset.from_tensor_slices(
-        (tokens[:, :, :-1], {"self": tokens[:, :, 1:]})).prefetch(4)
+    return untuned(tf.data.Dataset.from_tensor_slices(
+        (tokens[:, :, :-1], {"self": tokens[:, :, 1:]})).prefetch(4))
 
 
 def shakespeare_streams(split: str) -> dict[str, np.ndarray]:
@@ -142,4 +143,4 @@ def text_tasks(
     end = first + num_meta_batches * meta_batch_size if num_meta_batches else 2**62
     tasks = tf.data.Dataset.range(first, end)
     tasks = tasks.map(task, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return tasks.batch(meta_batch_size, drop_remainder=True).prefetch(2)
+    return untuned(tasks.batch(meta_batch_size, drop_remainder=True).prefetch(2))

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from keras_selfevo import _checks
 from keras_selfevo._lazy import tfp
+from keras_selfevo.data.pipeline import untuned
 
 
 def check_stream_position(num_meta_batches: int | None, first_meta_batch: int) -> None:
@@ -59,4 +60,5 @@ def sinusoid_tasks(
 
     end = first_meta_batch + num_meta_batches if num_meta_batches else 2**31 - 1
     indices = tf.data.Dataset.range(first_meta_batch, end)
-    return indices.map(sample, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return untuned(indices.map(sample, num_parallel_calls=tf.data.AUTOTUNE,
+                               deterministic=True))

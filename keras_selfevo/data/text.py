@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
+from keras_selfevo.data.pipeline import untuned
+
 PAD, BOS, EOS = 0, 1, 2
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>")
 
@@ -124,4 +126,4 @@ def language_model_dataset(texts: Sequence[str] | tf.data.Dataset, vocabulary: s
     """
     ids = encode(_texts(texts), vocabulary, None if length is None else length + 1)
     ids = ids.astype(np.int32)
-    return tf.data.Dataset.from_tensor_slices((ids[:, :-1], {"self": ids[:, 1:]}))
+    return untuned(tf.data.Dataset.from_tensor_slices((ids[:, :-1], {"self": ids[:, 1:]})))

@@ -15,6 +15,7 @@ import tensorflow as tf
 from keras_selfevo import _checks
 from keras_selfevo.data import shakespeare, text
 from keras_selfevo.data.loading import load
+from keras_selfevo.data.pipeline import untuned
 from keras_selfevo.data.text_builder import vocabulary_of
 
 # Datasets of long texts: a language model trains on random windows of their concatenation.
@@ -91,7 +92,7 @@ def _gathered(batches: tf.data.Dataset, tensors: dict[str, tf.Tensor],
               to_model) -> tf.data.Dataset:
     """Batches of indices → the arrays' rows at them, mapped to model inputs."""
     gather = lambda idx: to_model({k: tf.gather(v, idx) for k, v in tensors.items()})  # noqa: E731
-    return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+    return untuned(batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2))
 
 
 def epoch_dataset(arrays: dict[str, np.ndarray], batch_size: int, seed: int, first_epoch: int,
@@ -176,8 +177,8 @@ def mixed_epoch_dataset(arrays: dict[str, np.ndarray], labeled_per_batch: int, b
 def validation_dataset(arrays: dict[str, np.ndarray], batch_size: int,
                        to_model) -> tf.data.Dataset:
     """The validation split in order, batched and mapped to model inputs."""
-    return (tf.data.Dataset.from_tensor_slices(arrays).batch(batch_size)
-            .map(to_model).prefetch(2))
+    return untuned(tf.data.Dataset.from_tensor_slices(arrays).batch(batch_size)
+                   .map(to_model).prefetch(2))
 
 
 def is_corpus(config: dict[str, Any]) -> bool:

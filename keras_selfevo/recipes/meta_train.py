@@ -166,7 +166,7 @@ def meta_train(recipe_dir: str, output: str | None = None, **overrides: Any) -> 
     start = time.perf_counter()
     for checkpoint in checkpoints:
         train = _tasks(config, "train", config["queries"], config["seed"], checkpoint - done,
-                       first=done).prefetch(tf.data.AUTOTUNE)
+                       first=done).prefetch(2)
         learner.fit(train, epochs=1, verbose=0)
         done = checkpoint
         elapsed = time.perf_counter() - start

@@ -237,16 +237,21 @@ def conv_bn_net():
     ])
 
 
-def test_per_task_gradients_in_the_task_loop_equal_the_plain_meta_gradient():
-    """The loop path (each task's gradient taken inside tf.map_fn) against one tape over a
-    Python loop of the tasks' post-adaptation losses: the same meta-gradient, float64."""
+def float64_conv_net(side, filters):
+    """Conv → BatchNorm → ReLU → max-pool → Dense(3), float64, seeded."""
     keras.utils.set_random_seed(0)
-    net = keras.Sequential([
-        keras.Input((8, 8, 1), dtype="float64"),
-        keras.layers.Conv2D(4, 3, padding="same", dtype="float64"),
+    return keras.Sequential([
+        keras.Input((side, side, 1), dtype="float64"),
+        keras.layers.Conv2D(filters, 3, padding="same", dtype="float64"),
         keras.layers.BatchNormalization(dtype="float64"), keras.layers.ReLU(dtype="float64"),
         keras.layers.MaxPooling2D(2, dtype="float64"), keras.layers.Flatten(dtype="float64"),
         keras.layers.Dense(3, dtype="float64")])
+
+
+def test_per_task_gradients_in_the_task_loop_equal_the_plain_meta_gradient():
+    """The loop path (each task's gradient taken inside tf.map_fn) against one tape over a
+    Python loop of the tasks' post-adaptation losses: the same meta-gradient, float64."""
+    net = float64_conv_net(8, 4)
     rng = np.random.default_rng(1)
     x = rng.normal(size=(3, 6, 8, 8, 1))
     y = np.eye(3)[rng.integers(0, 3, (3, 6))]
@@ -265,6 +270,38 @@ def test_per_task_gradients_in_the_task_loop_equal_the_plain_meta_gradient():
     ours = learner_gradients(learner, ((x, y), (qx, qy)))
     for a, b in zip(ours, plain):
         np.testing.assert_allclose(a, b.numpy(), rtol=1e-7, atol=1e-10)
+
+
+@pytest.mark.parametrize("algorithm", ["maml", "metasgd", "fomaml"])
+def test_several_inner_steps_trace_one_step_function_with_the_same_gradient(algorithm):
+    """Inside the meta-step's graph, inner steps run as calls of one traced step function:
+    the model's task loss is traced once for all three inner steps (plus once for the query),
+    and the meta-gradient equals one tape over eager, op-by-op inner steps (float64)."""
+    net = float64_conv_net(6, 3)
+    rng = np.random.default_rng(2)
+    x, qx = rng.normal(size=(2, 4, 6, 6, 1)), rng.normal(size=(2, 5, 6, 6, 1))
+    y, qy = np.eye(3)[rng.integers(0, 3, (2, 4))], np.eye(3)[rng.integers(0, 3, (2, 5))]
+    loss = keras.losses.CategoricalCrossentropy(from_logits=True)
+    learner = kse.MetaLearner(net, algorithm, inner_lr=0.2, inner_steps=3, loss=loss)
+    learner.compile(optimizer=keras.optimizers.SGD(1.0))
+    sources = [tf.convert_to_tensor(v) for v in net.trainable_variables]
+    rates = [tf.convert_to_tensor(r) for r in learner.inner_lrs]
+    with tf.GradientTape() as tape:  # eager: each inner step's ops run one by one
+        tape.watch(sources + rates)
+        losses = [learner._task_loss(learner.fast_weights(x[t], y[t], 3, sources, rates or None),
+                                     qx[t], qy[t])[0] for t in range(2)]
+        plain = tape.gradient(tf.add_n(losses) / 2, rates + sources)  # the learner's order
+    assert len(learner.trainable_variables) == len(plain)
+    traced = []
+    task_loss = learner._task_loss
+    learner._task_loss = lambda *args: (traced.append(1), task_loss(*args))[1]
+    ours = learner_gradients(learner, ((x, y), (qx, qy)))
+    assert len(traced) == 2
+    for a, b in zip(ours, plain):
+        # Meta-SGD's rates are float32 variables: an SGD(1) update of a rate near 0.2 is
+        # read off to float32's spacing there (1.5e-8).
+        atol = 1e-10 if a.dtype == np.float64 else 3e-8
+        np.testing.assert_allclose(a, b.numpy(), rtol=1e-7, atol=atol)
 
 
 def gru_net():
