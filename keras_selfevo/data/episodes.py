@@ -37,17 +37,23 @@ def _materialize(labeled: tf.data.Dataset, image_key: str, label_key: str):
         labels.append(np.asarray(label).reshape(-1))
     if not images:
         raise ValueError("`labeled_dataset` is empty.")
+    # One batch (up to 4096 examples) is returned as it is, without a copy.
+    if len(images) == 1:
+        return images[0], labels[0]
     return np.concatenate(images), np.concatenate(labels)
 
 
 def _by_class(images: np.ndarray, labels: np.ndarray, rotations: bool):
     """``[classes, (rotations,) max_count, ...]`` images, each class's count and its label."""
     classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
+    # Each image's position within its class, in dataset order (a stable sort by class).
+    order = np.argsort(inverse, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    position = np.empty(len(inverse), np.int64)
+    position[order] = np.arange(len(inverse)) - starts[inverse[order]]
     table = np.zeros((len(classes), counts.max()) + images.shape[1:], images.dtype)
-    filled = np.zeros(len(classes), np.int64)
-    for image, index in zip(images, inverse):
-        table[index, filled[index]] = image
-        filled[index] += 1
+    table[inverse, position] = images
     if rotations:
         # Each rotation of a class is a class of its own: [classes * 4, max_count, ...].
         turned = [np.rot90(table, k, axes=(2, 3)) for k in range(ROTATIONS)]
@@ -131,10 +137,11 @@ def episodes(
             + (" (with rotations)." if rotations else ".")
         )
 
+    scale = 1.0 / 255.0 if images.dtype.kind in "ui" else 1.0
+    del images  # only the table is kept: one copy of the images on the host at a time
     table = tf.constant(table)
     counts = tf.constant(counts, tf.int32)
     num_classes, max_count = table.shape[0], table.shape[1]
-    scale = 1.0 / 255.0 if images.dtype.kind in "ui" else 1.0
 
     def task(index: tf.Tensor):
         stream = tf.stack([tf.constant(seed, tf.int32), tf.cast(index % (2**31 - 1), tf.int32)])

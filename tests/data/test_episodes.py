@@ -89,3 +89,18 @@ def test_glyphs_tasks_train_a_meta_learner(glyphs_small_dir):
     learner.compile(optimizer="adam", metrics=["sparse_categorical_accuracy"])
     history = learner.fit(tasks, epochs=1, verbose=0).history
     assert np.isfinite(history["loss"][0]) and 0 <= history["sparse_categorical_accuracy"][0] <= 1
+
+
+def test_class_table_keeps_each_class_in_dataset_order_with_unequal_counts():
+    from keras_selfevo.data.episodes import _by_class
+
+    rng = np.random.default_rng(3)
+    labels = rng.choice([7, 2, 9], size=23, p=[0.5, 0.3, 0.2])
+    images = rng.integers(0, 256, (23, 2, 2), dtype=np.uint8)
+    table, counts, classes = _by_class(images, labels, rotations=False)
+    np.testing.assert_array_equal(classes, [2, 7, 9])
+    for row, label in enumerate(classes):
+        members = images[labels == label]  # in dataset order
+        assert counts[row] == len(members)
+        np.testing.assert_array_equal(table[row, :len(members)], members)
+        assert not table[row, len(members):].any()  # padding
