@@ -6,12 +6,14 @@ step is AdamW betas (0.9, 0.99), weight decay 0.1, gradient clip 1.0 on the next
 log-likelihood, on random windows of the Shakespeare training split. Cases, each in its own
 process:
   ours: `SelfEvolvingModel.fit` of `kse.zoo.build("gpt")` (alpha 1), with and without
-        `jit_compile`; in the same process and interleaved with it, the reference: a plain
-        `keras.Model.fit` of the same layers with `SparseCategoricalCrossentropy`;
+        `jit_compile`, 100 steps per execution at the CPU-recipe size as its recipe (20 at the
+        larger size); in the same process and interleaved with it, the reference: a plain
+        `keras.Model.fit` of the same layers with `SparseCategoricalCrossentropy` and the
+        same steps per execution;
   anchor: nanoGPT's own model and loop (`../shared/anchors/nanogpt_chars.py`, PyTorch), when
         its environment `.anchor-venv` exists (`bash ../shared/anchors/setup.sh`); it trains
         the full recipe and also prints its validation nats/char.
-Characters/s count training characters (batch x block per step) after 20 warm-up steps.
+Characters/s count training characters (batch x block per step) after one warm-up execution.
 """
 
 import json
@@ -28,9 +30,10 @@ from common import parse_args, report  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 ANCHOR = os.path.join(HERE, "..", "..", "shared", "anchors", "nanogpt_chars.py")
 ANCHOR_PYTHON = os.path.join(HERE, "..", ".anchor-venv", "bin", "python")
-# size: (layers, heads, width, block, batch), our timed steps (quick), anchor iterations (quick)
-SIZES = {"cpu": ((4, 4, 128, 64, 12), 800, 200, 2000, 300),
-         "large": ((6, 6, 192, 128, 16), 160, 40, 300, 60)}
+# size: (layers, heads, width, block, batch), our timed steps (quick), anchor iterations
+# (quick), steps per execution (the CPU recipe's; each round's steps are a multiple of it)
+SIZES = {"cpu": ((4, 4, 128, 64, 12), 800, 400, 2000, 300, 100),
+         "large": ((6, 6, 192, 128, 16), 160, 80, 300, 60, 20)}
 ROUNDS = 4
 TIMEOUT = 1800
 
@@ -42,7 +45,7 @@ def run_case(size: str, jit: bool, steps: int) -> dict:
     from keras_selfevo.data import language_data
     from keras_selfevo.recipes import data
 
-    (layers, heads, width, block, batch), *_ = SIZES[size]
+    (layers, heads, width, block, batch), *_, per_execution = SIZES[size]
     config = {"dataset": "selfevo_shakespeare", "data_dir": None, "train_split": "train",
               "validation_split": None, "sequence_length": block}
     ids = data.read_corpus(config)[0]
@@ -55,21 +58,23 @@ def run_case(size: str, jit: bool, steps: int) -> dict:
                                       global_clipnorm=1.0)
 
     ours = kse.zoo.build("gpt", vocabulary=kse.data.shakespeare.vocabulary(), seed=0, **shape)
-    ours.compile(optimizer=optimizer(), jit_compile=jit)
+    ours.compile(optimizer=optimizer(), jit_compile=jit, steps_per_execution=per_execution)
     network = kse.zoo.build("gpt", vocabulary=kse.data.shakespeare.vocabulary(), seed=0,
                             **shape)
     tokens = keras.Input((block,), dtype="int32")
     plain = keras.Model(tokens, network(tokens)["self"])
-    plain.compile(optimizer=optimizer(), jit_compile=jit,
+    plain.compile(optimizer=optimizer(), jit_compile=jit, steps_per_execution=per_execution,
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     plain_batches = batches.map(lambda x, y: (x, y["self"]))
     sources = {"ours": batches, "plain": plain_batches}
     models = {"ours": ours, "plain": plain}
+    first_x, first_y = next(iter(batches))
     start = time.perf_counter()
-    ours.fit(sources["ours"], steps_per_epoch=1, verbose=0)
+    ours.train_on_batch(first_x, first_y)  # trace + compile + one step
     first_step = time.perf_counter() - start
-    ours.fit(sources["ours"], steps_per_epoch=20, verbose=0)
-    plain.fit(sources["plain"], steps_per_epoch=21, verbose=0)
+    # Warm-up: one execution each (Keras runs whole executions, whatever steps_per_epoch).
+    ours.fit(sources["ours"], steps_per_epoch=per_execution, verbose=0)
+    plain.fit(sources["plain"], steps_per_epoch=per_execution, verbose=0)
     times = {"ours": 0.0, "plain": 0.0}
     for index in range(ROUNDS):  # ABBA order against drift
         order = ("ours", "plain") if index % 2 == 0 else ("plain", "ours")
@@ -108,7 +113,7 @@ def main() -> None:
         return
     args = parse_args(__doc__.splitlines()[0])
     table, anchors = [], {}
-    for size, (_, steps, quick_steps, iterations, quick_iterations) in SIZES.items():
+    for size, (_, steps, quick_steps, iterations, quick_iterations, _) in SIZES.items():
         anchor = run_anchor(size, quick_iterations if args.quick else iterations)
         rows = []
         for jit in (False, True):

@@ -16,9 +16,13 @@ ROTATIONS = 4  # 0, 90, 180 and 270 degrees.
 
 
 def _materialize(labeled: tf.data.Dataset, image_key: str, label_key: str):
-    """All (image, label) pairs of a finite dataset as NumPy arrays."""
+    """All images of a finite dataset as one tensor, and their labels as a NumPy vector.
+
+    The images stay in the tensors ``tf.data`` batched them into: a dataset of up to 4096
+    examples is not copied again, a larger one once (their concatenation).
+    """
     images, labels = [], []
-    for element in labeled.batch(4096).as_numpy_iterator():
+    for element in labeled.batch(4096):
         if isinstance(element, Mapping):
             missing = {image_key, label_key} - set(element)
             if missing:
@@ -37,30 +41,42 @@ def _materialize(labeled: tf.data.Dataset, image_key: str, label_key: str):
         labels.append(np.asarray(label).reshape(-1))
     if not images:
         raise ValueError("`labeled_dataset` is empty.")
-    # One batch (up to 4096 examples) is returned as it is, without a copy.
     if len(images) == 1:
         return images[0], labels[0]
-    return np.concatenate(images), np.concatenate(labels)
+    return tf.concat(images, axis=0), np.concatenate(labels)
 
 
-def _by_class(images: np.ndarray, labels: np.ndarray, rotations: bool):
-    """``[classes, (rotations,) max_count, ...]`` images, each class's count and its label."""
+def _by_class(labels: np.ndarray, rotations: bool):
+    """Where each class's examples are: ``[classes, max_count]`` indices into the dataset.
+
+    Row ``c`` lists class ``c``'s examples in dataset order (padded with 0 after its
+    ``counts[c]`` entries). With ``rotations``, each class is followed by its three rotations
+    as classes of their own (the same indices; ``c % 4`` quarter turns). Returns the index
+    table, each class's count and its original label. Only indices are arranged: the images
+    are never copied.
+    """
     classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
     inverse = inverse.reshape(-1)
-    # Each image's position within its class, in dataset order (a stable sort by class).
+    # Each example's position within its class, in dataset order (a stable sort by class).
     order = np.argsort(inverse, kind="stable")
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     position = np.empty(len(inverse), np.int64)
     position[order] = np.arange(len(inverse)) - starts[inverse[order]]
-    table = np.zeros((len(classes), counts.max()) + images.shape[1:], images.dtype)
-    table[inverse, position] = images
+    table = np.zeros((len(classes), counts.max()), np.int64)
+    table[inverse, position] = np.arange(len(inverse))
     if rotations:
-        # Each rotation of a class is a class of its own: [classes * 4, max_count, ...].
-        turned = [np.rot90(table, k, axes=(2, 3)) for k in range(ROTATIONS)]
-        table = np.stack(turned, axis=1).reshape((-1,) + table.shape[1:])
+        table = np.repeat(table, ROTATIONS, axis=0)
         counts = np.repeat(counts, ROTATIONS)
         classes = np.repeat(classes, ROTATIONS)
     return table, counts, classes
+
+
+def _turned(images: tf.Tensor, quarter_turns: tf.Tensor) -> tf.Tensor:
+    """``images`` ``[n, height, width, ...]`` each turned counter-clockwise by its count."""
+    flat = tf.reshape(images, tf.concat([tf.shape(images)[:3], [-1]], 0))  # [n, h, w, rest]
+    turned = tf.stack([tf.image.rot90(flat, k) for k in range(ROTATIONS)])
+    picked = tf.gather_nd(turned, tf.stack([quarter_turns, tf.range(tf.shape(images)[0])], -1))
+    return tf.reshape(picked, tf.shape(images))
 
 
 def episodes(
@@ -85,8 +101,10 @@ def episodes(
     180 and 270 degrees, each rotation a new class (the Omniglot benchmark augmentation).
     Tasks come from stateless seeds: meta-batch ``i`` is the same for the same ``seed``.
 
-    The dataset is read into memory once (Omniglot-sized data is a few tens of MB).
-    Integer images are scaled to float32 in [0, 1].
+    The dataset is read into memory once, as the tensors ``tf.data`` batches it into (one
+    copy of the images, which tasks gather from; classes are a table of indices, and
+    rotations are applied to the drawn images). Integer images are scaled to float32 in
+    [0, 1].
 
     Args:
         labeled_dataset: A finite dataset of ``(image, label)`` pairs or of feature dicts
@@ -121,9 +139,9 @@ def episodes(
     check_stream_position(num_meta_batches, first_meta_batch)
 
     images, labels = _materialize(labeled_dataset, image_key, label_key)
-    if rotations and (images.ndim < 3 or images.shape[1] != images.shape[2]):
+    if rotations and (images.shape.rank < 3 or images.shape[1] != images.shape[2]):
         raise ValueError(f"`rotations` needs square images, got shape {images.shape[1:]}.")
-    table, counts, class_labels = _by_class(images, labels, rotations)
+    table, counts, class_labels = _by_class(labels, rotations)
     per_class = shots + queries
     if counts.min() < per_class:
         smallest = int(np.argmin(counts))
@@ -137,9 +155,8 @@ def episodes(
             + (" (with rotations)." if rotations else ".")
         )
 
-    scale = 1.0 / 255.0 if images.dtype.kind in "ui" else 1.0
-    del images  # only the table is kept: one copy of the images on the host at a time
-    table = tf.constant(table)
+    scale = 1.0 / 255.0 if images.dtype.is_integer else 1.0
+    table = tf.constant(table, tf.int32 if len(labels) < 2**31 else tf.int64)
     counts = tf.constant(counts, tf.int32)
     num_classes, max_count = table.shape[0], table.shape[1]
 
@@ -152,7 +169,11 @@ def episodes(
         valid = tf.range(max_count)[None, :] < tf.gather(counts, chosen)[:, None]
         picks = tf.argsort(tf.where(valid, keys, 2.0), axis=1)[:, :per_class]
         rows = tf.broadcast_to(chosen[:, None], picks.shape)
-        x = tf.gather_nd(table, tf.stack([rows, picks], axis=-1))
+        x = tf.gather(images, tf.gather_nd(table, tf.stack([rows, picks], axis=-1)))
+        if rotations:
+            turns = tf.reshape(rows % ROTATIONS, [-1])
+            x = tf.reshape(_turned(tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0)), turns),
+                           tf.shape(x))
         x = tf.cast(x, tf.float32) * scale
         y = tf.broadcast_to(tf.range(ways, dtype=tf.int32)[:, None], [ways, per_class])
         flat = lambda t: tf.reshape(t, tf.concat([[-1], tf.shape(t)[2:]], 0))  # noqa: E731

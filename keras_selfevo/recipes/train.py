@@ -101,6 +101,9 @@ def load_train_recipe(recipe_dir: str, **overrides: Any) -> dict[str, Any]:
     if data.is_corpus(config) and not (config["steps_per_epoch"] and config["sequence_length"]):
         raise ValueError(f"{path}: a corpus ({config['dataset']}) trains on random windows: set "
                          "`steps_per_epoch` and `sequence_length`.")
+    if config["steps_per_epoch"]:
+        _check_steps_per_execution(config["steps_per_execution"], config["steps_per_epoch"],
+                                   path)
     if config["labeled_per_batch"] is not None and config["labeled_fraction"] is None:
         raise ValueError(f"{path}: `labeled_per_batch` needs `labeled_fraction` (which images "
                          "keep their label).")
@@ -209,27 +212,54 @@ def _resumed_epoch(metadata: str, output: str) -> int:
                          f"train again in {output!r}.") from None
 
 
+def _check_steps_per_execution(steps_per_execution: int, steps_per_epoch: int,
+                               where: str = "the recipe") -> None:
+    """Refuse a ``steps_per_execution`` that does not divide the epoch's steps.
+
+    Keras runs whole executions on the recipes' streams: the last one of an epoch would
+    take batches of the next epoch, moving every later epoch (its checkpoint, and where a
+    resumed run starts) off its boundary.
+    """
+    if steps_per_epoch % steps_per_execution:
+        divisors = [d for d in range(1, steps_per_epoch + 1) if steps_per_epoch % d == 0]
+        raise ValueError(
+            f"{where}: `steps_per_execution`={steps_per_execution} must divide the "
+            f"{steps_per_epoch} steps of an epoch (`steps_per_epoch`, or the split's "
+            f"batches); e.g. one of {divisors[-6:]}.")
+
+
 class TrainingRate(keras.callbacks.Callback):
-    """Steps per second of ``fit`` after ``warmup`` steps (tracing and compiling excluded)."""
+    """Steps per second of ``fit`` after ``warmup`` steps (tracing and compiling excluded).
+
+    Steps are counted by the optimizer, so a callback call that ends several steps
+    (``steps_per_execution`` > 1) counts them all; the clock starts at the first call
+    after ``warmup`` steps.
+    """
 
     def __init__(self, warmup: int = 20):
         super().__init__()
         self.warmup, self.steps, self.rate = warmup, 0, None
         self._start = self._first = None
+        self._first_step = self._timed_from = 0
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._first = time.perf_counter()
+        self._first_step = self._step()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self.steps += 1
-        if self.steps == self.warmup:
-            self._start = time.perf_counter()
+        self.steps = self._step() - self._first_step
+        if self._start is None and self.steps >= self.warmup:
+            self._start, self._timed_from = time.perf_counter(), self.steps
+
+    def _step(self) -> int:
+        # A plain read: under a strategy the counter is a distributed variable.
+        return int(tf.convert_to_tensor(self.model.optimizer.iterations.value))
 
     def on_train_end(self, logs: dict | None = None) -> None:
         now = time.perf_counter()
         self.seconds = now - (self._first or now)
-        if self._start is not None and self.steps > self.warmup:
-            self.rate = (self.steps - self.warmup) / (now - self._start)
+        if self._start is not None and self.steps > self._timed_from:
+            self.rate = (self.steps - self._timed_from) / (now - self._start)
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -340,6 +370,7 @@ def train(recipe_dir: str, output: str | None = None, *, epochs: int | None = No
         steps = config["steps_per_epoch"] or steps
         validation = (data.validation_dataset(validation_arrays, config["batch_size"],
                                               to_model) if validation_arrays else None)
+    _check_steps_per_execution(config["steps_per_execution"], steps)
     with chosen.scope():
         model = build_model(config, info, config["epochs"] * steps)
     rate = TrainingRate()

@@ -96,11 +96,32 @@ def test_class_table_keeps_each_class_in_dataset_order_with_unequal_counts():
 
     rng = np.random.default_rng(3)
     labels = rng.choice([7, 2, 9], size=23, p=[0.5, 0.3, 0.2])
-    images = rng.integers(0, 256, (23, 2, 2), dtype=np.uint8)
-    table, counts, classes = _by_class(images, labels, rotations=False)
+    table, counts, classes = _by_class(labels, rotations=False)
     np.testing.assert_array_equal(classes, [2, 7, 9])
     for row, label in enumerate(classes):
-        members = images[labels == label]  # in dataset order
+        members = np.flatnonzero(labels == label)  # in dataset order
         assert counts[row] == len(members)
         np.testing.assert_array_equal(table[row, :len(members)], members)
-        assert not table[row, len(members):].any()  # padding
+    turned, turned_counts, turned_classes = _by_class(labels, rotations=True)
+    np.testing.assert_array_equal(turned, np.repeat(table, 4, axis=0))
+    np.testing.assert_array_equal(turned_classes, np.repeat(classes, 4))
+
+
+def test_rotated_classes_are_the_images_turned_as_numpy_turns_them():
+    # Class c * 4 + k is class c turned k quarter turns counter-clockwise (np.rot90).
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (12, 5, 5, 2), dtype=np.uint8)
+    labels = np.repeat(np.arange(3), 4)
+    labeled = tf.data.Dataset.from_tensor_slices((images, labels))
+    (sx, sy), (qx, qy) = next(iter(data.episodes(labeled, ways=12, shots=2, queries=2,
+                                                 meta_batch_size=2, rotations=True)))
+    for task in range(2):
+        x = np.concatenate([sx[task], qx[task]]) * 255.0
+        y = np.concatenate([sy[task], qy[task]])
+        drawn = set()
+        for label in range(12):
+            found = {(i // 4, k) for v in x[y == label] for i in range(12) for k in range(4)
+                     if np.allclose(v, np.rot90(images[i], k, axes=(0, 1)), atol=1e-3)}
+            assert len(found) == 1, found  # one class, one turn per label
+            drawn |= found
+        assert drawn == {(c, k) for c in range(3) for k in range(4)}

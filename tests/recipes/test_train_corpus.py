@@ -13,8 +13,8 @@ from keras_selfevo.recipes import train
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 RECIPE = os.path.join(ROOT, "models", "shakespeare_gpt")
 SMALL = ["--set", 'model_args={"num_layers": 1, "num_heads": 2, "width": 16, "block_size": 64}',
-         "--set", "epochs=2", "--set", "steps_per_epoch=5", "--set", "sample_length=20",
-         "--set", "jit_compile=false"]
+         "--set", "epochs=2", "--set", "steps_per_epoch=6", "--set", "steps_per_execution=3",
+         "--set", "sample_length=20", "--set", "jit_compile=false"]
 
 
 def test_gpt_recipe_trains_scores_nats_per_char_and_samples(tmp_path, capsys):
@@ -50,8 +50,32 @@ def test_a_corpus_recipe_needs_steps_and_a_window(tmp_path):
         train.load_train_recipe(str(tmp_path))
 
 
+def test_steps_per_execution_must_divide_the_epoch(tmp_path, capsys):
+    # Keras would run a whole execution past the epoch's end, into the next epoch's batches.
+    assert cli.main(["train", RECIPE, "--output", str(tmp_path / "run"), "--data-dir",
+                     str(tmp_path / "d"), *SMALL, "--set", "steps_per_execution=4"]) == 2
+    assert ("`steps_per_execution`=4 must divide the 6 steps of an epoch"
+            in capsys.readouterr().err)
+    assert not (tmp_path / "run").exists()
+
+
 def test_bad_optimizer_values_name_the_key(tmp_path):
     with pytest.raises(ValueError, match="the command line: `beta_2` must be a number in"):
         train.load_train_recipe(RECIPE, beta_2=1.5)
     with pytest.raises(ValueError, match="`optimizer` must be one of"):
         train.load_train_recipe(RECIPE, optimizer="sgd")
+
+
+@pytest.mark.parametrize("steps_per_execution", [1, 4])
+def test_training_rate_counts_every_step_whatever_steps_per_execution(steps_per_execution):
+    import keras
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", steps_per_execution=steps_per_execution)
+    rate = train.TrainingRate(warmup=6)
+    x = np.zeros((64, 3), np.float32)
+    model.fit(x, x[:, :1], batch_size=2, epochs=1, callbacks=[rate], verbose=0)
+    assert rate.steps == 32
+    # The clock starts at the first callback after 6 steps: step 6 or, 4 at a time, step 8.
+    assert rate._timed_from == (6 if steps_per_execution == 1 else 8)
+    assert rate.rate is not None and rate.rate > 0
