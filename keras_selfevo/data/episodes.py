@@ -169,14 +169,12 @@ def episodes(
         valid = tf.range(max_count)[None, :] < tf.gather(counts, chosen)[:, None]
         picks = tf.argsort(tf.where(valid, keys, 2.0), axis=1)[:, :per_class]
         rows = tf.broadcast_to(chosen[:, None], picks.shape)
+        flat = lambda t: tf.reshape(t, tf.concat([[-1], tf.shape(t)[2:]], 0))  # noqa: E731
         x = tf.gather(images, tf.gather_nd(table, tf.stack([rows, picks], axis=-1)))
         if rotations:
-            turns = tf.reshape(rows % ROTATIONS, [-1])
-            x = tf.reshape(_turned(tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0)), turns),
-                           tf.shape(x))
+            x = tf.reshape(_turned(flat(x), tf.reshape(rows % ROTATIONS, [-1])), tf.shape(x))
         x = tf.cast(x, tf.float32) * scale
         y = tf.broadcast_to(tf.range(ways, dtype=tf.int32)[:, None], [ways, per_class])
-        flat = lambda t: tf.reshape(t, tf.concat([[-1], tf.shape(t)[2:]], 0))  # noqa: E731
         return ((flat(x[:, :shots]), flat(y[:, :shots])),
                 (flat(x[:, shots:]), flat(y[:, shots:])))
 
