@@ -29,11 +29,11 @@ def main(name: str, overrides: dict, chunks: int, epochs_per_chunk: int) -> None
     """Pretrain ``chunks`` × ``epochs_per_chunk`` epochs; print one JSON row per chunk."""
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    config = evolve.load_evolve_recipe(RECIPE, **overrides)
+    config = evolve.load_evolve_recipe(RECIPE, overrides)
     keras.utils.set_random_seed(config["seed"])
     environment = evolve.ENVIRONMENTS[config["environment"]](config)
-    model = evolve._compiled_model(config, environment, 1.0)
-    evolve._recompile(model, config, 1.0, pretraining=True)
+    model = evolve.compiled_model(config, environment, 1.0)
+    evolve.recompile(model, config, 1.0, pretraining=True)
     data = environment.pretraining_data(config["batch_size"], config["seed"])
     start = time.time()
     for chunk in range(chunks):

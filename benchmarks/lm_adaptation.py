@@ -58,7 +58,7 @@ def _adaptation_curve(net, tasks, learning_rate: float, last: int = STEPS[-1]) -
 
     @tf.function(reduce_retracing=True)
     def query_loss(theta, qx, qy):
-        return tf.vectorized_map(lambda a: learner._task_loss(list(a[0]), a[1], a[2])[0],
+        return tf.vectorized_map(lambda a: learner.task_loss(list(a[0]), a[1], a[2])[0],
                                  (theta, qx, qy))
 
     curves = []

@@ -35,7 +35,7 @@ def main():
     import keras_selfevo as kse
     from keras_selfevo.data import language_data, shakespeare
     from keras_selfevo.evolve import meter
-    from keras_selfevo.export import load_checkpoint
+    from keras_selfevo.zoo import load_checkpoint
 
     train = np.concatenate(list(language_data.shakespeare_streams("train").values()))
     validation = np.concatenate(list(language_data.shakespeare_streams("validation").values()))

@@ -4,7 +4,7 @@ Importing the package registers its Keras objects with ``keras.saving`` and its 
 builders with TFDS, so ``keras.saving.load_model`` and ``tfds.load`` find them.
 """
 
-from keras_selfevo import _quiet
+from keras_selfevo._internal import quiet as _quiet
 
 if _quiet.quiet_requested():
     _quiet.start_quietly()
@@ -22,9 +22,10 @@ from keras_selfevo import (  # noqa: E402
     training,
     zoo,
 )
-from keras_selfevo.meta import MetaLearner, adapt  # noqa: E402
+from keras_selfevo.meta import MetaLearner  # noqa: E402
 from keras_selfevo.training import SelfEvolvingModel  # noqa: E402
 from keras_selfevo.version import __version__  # noqa: E402
+from keras_selfevo.zoo.adaptation import adapt  # noqa: E402
 
 __all__ = [
     "MetaLearner",

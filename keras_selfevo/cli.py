@@ -81,11 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         "default; mirrored: all GPUs, or all logical CPUs without one; multiworker: the "
         "TF_CONFIG cluster (default: auto)",
     )
-    train.add_argument("--data-dir", help="where datasets are prepared (TFDS data_dir)")
-    train.add_argument("--output", help="output folder (default: runs/<recipe>)")
-    train.add_argument("--resume", action="store_true",
-                       help="continue the interrupted run in --output from its last epoch")
-    _add_set_option(train)
+    _add_run_options(train, "continue the interrupted run in --output from its last epoch")
     export = commands.add_parser(
         "export",
         help="export a .keras checkpoint as a SavedModel for TF Serving, and verify it",
@@ -138,11 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     evolve.add_argument("recipe", help="a recipe folder, e.g. models/evolve_bandit_glyphs")
     evolve.add_argument("--generations", type=_positive_int,
                         help="generations (default: the recipe's)")
-    evolve.add_argument("--data-dir", help="where datasets are prepared (TFDS data_dir)")
-    evolve.add_argument("--output", help="output folder (default: runs/<recipe>)")
-    evolve.add_argument("--resume", action="store_true",
-                        help="continue from the last finished generation in --output")
-    _add_set_option(evolve)
+    _add_run_options(evolve, "continue from the last finished generation in --output")
     prepare = commands.add_parser(
         "prepare-mnist",
         help="prepare TFDS mnist from local IDX files (no network needed)",
@@ -160,6 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_run_options(parser: argparse.ArgumentParser, resume_help: str) -> None:
+    """``--data-dir``, ``--output``, ``--resume`` and ``--set`` of a recipe-running command."""
+    parser.add_argument("--data-dir", help="where datasets are prepared (TFDS data_dir)")
+    parser.add_argument("--output", help="output folder (default: runs/<recipe>)")
+    parser.add_argument("--resume", action="store_true", help=resume_help)
+    _add_set_option(parser)
+
+
 def _add_set_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], type=_key_value,
@@ -169,8 +169,8 @@ def _add_set_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_verbose_option(parser: argparse.ArgumentParser) -> None:
-    # Read from sys.argv before TensorFlow is imported (keras_selfevo._quiet); declared here
-    # so that --help lists it and the parser accepts it.
+    # Read from sys.argv before TensorFlow is imported (keras_selfevo._internal.quiet);
+    # declared here so that --help lists it and the parser accepts it.
     parser.add_argument(
         "--verbose", action="store_true", default=argparse.SUPPRESS,
         help="show TensorFlow's log lines, TFDS progress bars and every warning",
@@ -207,7 +207,7 @@ def _run(args: argparse.Namespace) -> int:
         from keras_selfevo.recipes.meta_train import meta_train
         from keras_selfevo.recipes.schema import merge_overrides
 
-        meta_train(args.recipe, args.output, **merge_overrides(
+        meta_train(args.recipe, args.output, merge_overrides(
             dict(args.overrides), algorithm=args.algorithm, iterations=args.iterations))
         return 0
     if args.command == "train":
@@ -272,7 +272,8 @@ def _run(args: argparse.Namespace) -> int:
               f"--set dataset=mnist --data-dir {args.data_dir or default_data_dir()}")
         return 0
     if args.command == "export":
-        from keras_selfevo.export import export_for_serving, load_checkpoint
+        from keras_selfevo.export import export_for_serving
+        from keras_selfevo.zoo import load_checkpoint
 
         model = load_checkpoint(args.checkpoint)
         report = export_for_serving(model, args.base_dir, args.version,

@@ -18,12 +18,12 @@ import numpy as np
 import tensorflow as tf
 
 from keras_selfevo import data, zoo
+from keras_selfevo._internal.plotting import pyplot, save_curves
 from keras_selfevo.data import language_data, shakespeare
 from keras_selfevo.evolve import BanditClassification, SelfEvolution
 from keras_selfevo.export import export_for_serving
 from keras_selfevo.export.rest import serving_request
 from keras_selfevo.meta import MetaLearner
-from keras_selfevo.plotting import pyplot, save_curves
 
 # Drawings 0-14 of each class train, 15-19 are held out.
 HELD_OUT_FROM = 15

@@ -7,6 +7,8 @@ import os
 
 import tensorflow as tf
 
+from keras_selfevo._internal import checks as _checks
+
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multiworker")
 
 # One strategy per device set, reused: collective instance keys restart with every new
@@ -48,8 +50,7 @@ def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
     Raises:
         ValueError: ``name`` is unknown, or ``"multiworker"`` is asked for without ``TF_CONFIG``.
     """
-    if name not in STRATEGIES:
-        raise ValueError(f"Unknown strategy `name`={name!r}; expected one of {STRATEGIES}.")
+    _checks.lookup(STRATEGIES, name, "name", kind="strategy")
     if name == "auto":
         if _cluster_size() > 1:
             name = "multiworker"

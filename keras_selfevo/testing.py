@@ -26,7 +26,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_selfevo._fresh_process import run_module
+from keras_selfevo._internal import keras_internals
+from keras_selfevo._internal.fresh_process import run_module
 
 Structure = Any  # a nest (dict / list / tuple) of arrays or tensors
 
@@ -63,7 +64,7 @@ def _assert_shapes(outputs: Structure, expected_output_shape: Structure) -> None
 
 def _class_modules(model: keras.Model) -> list[str]:
     """Modules defining the model's and its layers' classes, other than Keras's own."""
-    classes = {type(model)} | {type(layer) for layer in model._flatten_layers()}
+    classes = {type(model)} | {type(layer) for layer in keras_internals.sublayers(model)}
     modules = {cls.__module__ for cls in classes}
     return sorted(m for m in modules if not m.startswith(("keras.", "tf_keras.", "__main__")))
 

@@ -35,6 +35,22 @@ def two_cpus() -> list[str]:
     return devices
 
 
+@pytest.fixture
+def one_and_two_replicas(two_cpus):
+    """``run(fn)``: ``fn(strategy)`` on one device, then on two replicas; both results.
+
+    For the tests that a step on 2 logical-CPU replicas equals a step on one device.
+    """
+    from keras_selfevo import distribute
+
+    def run(fn):
+        mirrored = distribute.get_strategy("mirrored")
+        assert mirrored.num_replicas_in_sync == 2
+        return fn(distribute.get_strategy("default")), fn(mirrored)
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def glyphs_small_dir(tmp_path_factory) -> str:
     """A data_dir holding the prepared ``selfevo_glyphs/small`` (prepared once per worker)."""

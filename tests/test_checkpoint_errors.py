@@ -20,7 +20,7 @@ def test_a_zip_that_is_not_a_keras_file(tmp_path, capsys):
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("notes.txt", "hello")
     with pytest.raises(ValueError, match="not a Keras model file"):
-        kse.export.load_checkpoint(str(path))
+        kse.zoo.load_checkpoint(str(path))
     assert cli.main(["export", str(path), str(tmp_path / "out")]) == 2
     assert "not a Keras model file" in capsys.readouterr().err
 
@@ -35,7 +35,7 @@ def test_a_corrupted_weights_member(tmp_path, checkpoint):
     broken = tmp_path / "broken.keras"
     broken.write_bytes(bytes(data))
     with pytest.raises(ValueError, match="corrupted: its member 'model.weights.h5'"):
-        kse.export.load_checkpoint(str(broken))
+        kse.zoo.load_checkpoint(str(broken))
 
 
 def test_export_to_a_folder_that_cannot_be_created(tmp_path):

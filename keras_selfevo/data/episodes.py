@@ -7,8 +7,8 @@ from collections.abc import Mapping
 import numpy as np
 import tensorflow as tf
 
-from keras_selfevo import _checks
-from keras_selfevo._lazy import tfp
+from keras_selfevo._internal import checks as _checks
+from keras_selfevo._internal.lazy import tfp
 from keras_selfevo.data.pipeline import untuned
 from keras_selfevo.data.sinusoid import check_stream_position
 

@@ -6,8 +6,8 @@ import math
 
 import tensorflow as tf
 
-from keras_selfevo import _checks
-from keras_selfevo._lazy import tfp
+from keras_selfevo._internal import checks as _checks
+from keras_selfevo._internal.lazy import tfp
 from keras_selfevo.data.pipeline import untuned
 
 

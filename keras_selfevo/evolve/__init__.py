@@ -10,12 +10,13 @@ from keras_selfevo.evolve.environments import (
     SupervisedBandit,
     VerifiableGeneration,
 )
-from keras_selfevo.evolve.loop import SelfEvolution
+from keras_selfevo.evolve.loop import LoopGeometry, SelfEvolution
 
 __all__ = [
     "BanditClassification",
     "Environment",
     "EnvironmentBase",
+    "LoopGeometry",
     "MeterEnvironment",
     "Observations",
     "SupervisedBandit",

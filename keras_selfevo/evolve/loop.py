@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -11,8 +12,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_selfevo import _checks
-from keras_selfevo._files import move_into_place
+from keras_selfevo._internal import checks as _checks
+from keras_selfevo._internal.files import move_into_place
 from keras_selfevo.evolve.environments import LOOP_METHODS, Environment, Observations
 from keras_selfevo.losses.reward_weighting import GroupRelativeWeighting
 from keras_selfevo.training import SelfEvolvingModel
@@ -42,52 +43,76 @@ KEEP_RULES = {"all": _keep_all, "best_per_observation": _keep_best_per_observati
 KEEP = tuple(KEEP_RULES)
 
 
-def check_grouping(weighting: Any, samples_per_observation: int, keep: str,
-                   batch_size: int) -> int:
-    """Samples per group of a group-relative ``weighting`` (1 for other weightings).
+@dataclasses.dataclass(frozen=True)
+class LoopGeometry:
+    """How many samples a generation draws, which it keeps and how it trains on them.
 
-    Raises:
-        ValueError: the loop's settings would break its groups.
+    The loop's settings that fix its groups and its number of ``fit`` steps, in one place:
+    :class:`SelfEvolution` and the evolve recipe (which plans alpha over the loop's steps)
+    both read them from here.
     """
-    if not isinstance(weighting, GroupRelativeWeighting):
-        return 1
-    if samples_per_observation < 2:
-        raise ValueError("`samples_per_observation` must be ≥ 2 with group-relative "
-                         f"reward weighting ({weighting.baseline} baseline): a group needs "
-                         f"at least two samples to compare; got {samples_per_observation}.")
-    if weighting.group_size not in (None, samples_per_observation):
-        raise ValueError(f"The model's GroupRelativeWeighting has group_size="
-                         f"{weighting.group_size} but `samples_per_observation` is "
-                         f"{samples_per_observation}; they must be equal.")
-    if keep != "all":
-        raise ValueError(f"`keep` must be 'all' with group-relative reward weighting "
-                         f"(keeping some samples would break the groups), got {keep!r}.")
-    if batch_size % samples_per_observation:
-        raise ValueError(f"`batch_size` ({batch_size}) must be a multiple of "
-                         f"`samples_per_observation` ({samples_per_observation}) with "
-                         "group-relative reward weighting: a batch holds whole groups.")
-    return samples_per_observation
 
+    samples_per_generation: int = 512
+    samples_per_observation: int = 1
+    epochs_per_generation: int = 1
+    batch_size: int = 64
+    keep: str = "all"
+    replay: int = 0
 
-def planned_steps(environment: Environment, generations: int, *, samples_per_generation: int,
-                  samples_per_observation: int, epochs_per_generation: int, batch_size: int,
-                  replay: int, keep: str, group_size: int = 1) -> int | None:
-    """The ``fit`` steps of ``generations`` generations of the loop, or None if unknown.
+    def __post_init__(self):
+        for name in ("samples_per_generation", "samples_per_observation",
+                     "epochs_per_generation", "batch_size"):
+            _checks.positive_int(getattr(self, name), name)
+        _checks.one_of(self.keep, "keep", KEEP)
+        _checks.non_negative_int(self.replay, "replay")
 
-    Known with ``keep="all"``: every generation trains on its samples, the rows the
-    environment adds (``environment.added_rows``) and ``replay`` earlier generations.
-    """
-    if keep != "all":
-        return None
-    rows = samples_per_generation * samples_per_observation
-    added = getattr(environment, "added_rows", None)
-    rows += added(rows) if callable(added) else 0
-    rows -= rows % group_size
-    total = 0
-    for generation in range(1, generations + 1):
-        count = rows * min(generation, replay + 1)
-        total += -(-count // min(batch_size, count)) * epochs_per_generation if count else 0
-    return total
+    def group_size(self, weighting: Any) -> int:
+        """Samples per group of a group-relative ``weighting`` (1 for other weightings).
+
+        Raises:
+            ValueError: these settings would break the groups.
+        """
+        if not isinstance(weighting, GroupRelativeWeighting):
+            return 1
+        size = self.samples_per_observation
+        if size < 2:
+            raise ValueError("`samples_per_observation` must be ≥ 2 with group-relative "
+                             f"reward weighting ({weighting.baseline} baseline): a group needs "
+                             f"at least two samples to compare; got {size}.")
+        if weighting.group_size not in (None, size):
+            raise ValueError(f"The model's GroupRelativeWeighting has group_size="
+                             f"{weighting.group_size} but `samples_per_observation` is "
+                             f"{size}; they must be equal.")
+        if self.keep != "all":
+            raise ValueError(f"`keep` must be 'all' with group-relative reward weighting "
+                             f"(keeping some samples would break the groups), got "
+                             f"{self.keep!r}.")
+        if self.batch_size % size:
+            raise ValueError(f"`batch_size` ({self.batch_size}) must be a multiple of "
+                             f"`samples_per_observation` ({size}) with group-relative reward "
+                             "weighting: a batch holds whole groups.")
+        return size
+
+    def planned_steps(self, environment: Environment, generations: int,
+                      weighting: Any = None) -> int | None:
+        """The ``fit`` steps of ``generations`` generations, or None if unknown.
+
+        Known with ``keep="all"``: every generation trains on its samples, the rows the
+        environment adds (``environment.added_rows``) and ``replay`` earlier generations,
+        trimmed to whole groups of ``weighting``.
+        """
+        if self.keep != "all":
+            return None
+        rows = self.samples_per_generation * self.samples_per_observation
+        added = getattr(environment, "added_rows", None)
+        rows += added(rows) if callable(added) else 0
+        rows -= rows % self.group_size(weighting)
+        total = 0
+        for generation in range(1, generations + 1):
+            count = rows * min(generation, self.replay + 1)
+            total += (-(-count // min(self.batch_size, count)) * self.epochs_per_generation
+                      if count else 0)
+        return total
 
 
 class SelfEvolution:
@@ -164,21 +189,15 @@ class SelfEvolution:
                 raise ValueError(f"`environment` has no `{name}` method (see "
                                  "keras_selfevo.evolve.Environment; EnvironmentBase gives "
                                  "the optional ones defaults).")
-        for name, value in (("samples_per_generation", samples_per_generation),
-                            ("samples_per_observation", samples_per_observation),
-                            ("epochs_per_generation", epochs_per_generation),
-                            ("batch_size", batch_size)):
-            _checks.positive_int(value, name)
-        _checks.one_of(keep, "keep", KEEP)
+        self.geometry = LoopGeometry(samples_per_generation, samples_per_observation,
+                                     epochs_per_generation, batch_size, keep, replay)
         _checks.one_of(restart, "restart", ("continue", "base"))
         _checks.number(top_fraction, "top_fraction", 0.0, 1.0, low_open=True)
         _checks.number(epsilon, "epsilon", 0.0, 1.0)
         _checks.number(temperature, "temperature", 0.0)
         _checks.number(min_reward, "min_reward")
-        _checks.non_negative_int(replay, "replay")
-        group = self._group_size(model, samples_per_observation, keep, batch_size)
+        self.group_size = self._group_size(model, self.geometry)
         self.model, self.environment = model, environment
-        self.group_size = group
         self.samples_per_generation = samples_per_generation
         self.samples_per_observation = samples_per_observation
         self.epochs_per_generation = epochs_per_generation
@@ -192,16 +211,20 @@ class SelfEvolution:
         self._reference_weights = [np.array(w) for w in model.trainable_weights]
 
     @staticmethod
-    def _group_size(model: SelfEvolvingModel, samples_per_observation: int, keep: str,
-                    batch_size: int) -> int:
+    def _group_size(model: SelfEvolvingModel, geometry: LoopGeometry) -> int:
         """Check the grouping; give the model's group-relative weighting its group size."""
         weighting = model.reward_weighting
-        size = check_grouping(weighting, samples_per_observation, keep, batch_size)
+        size = geometry.group_size(weighting)
         if size > 1 and weighting.group_size is None:
             # The weighting is traced into the train function: retrace with the size.
             model.reward_weighting = weighting.with_group_size(size)
             model.train_function = model.test_function = None
         return size
+
+    def planned_steps(self, generations: int) -> int | None:
+        """The ``fit`` steps of ``generations`` generations (None with a keep rule)."""
+        return self.geometry.planned_steps(self.environment, generations,
+                                           self.model.reward_weighting)
 
     # ----------------------------------------------------------------------- one round
     def _act_and_score(self, generation: int):

@@ -12,7 +12,6 @@ would. To serve for real::
 """
 
 from keras_selfevo.export import signatures
-from keras_selfevo.export.checkpoint import load_checkpoint
 from keras_selfevo.export.rest import serving_request
 from keras_selfevo.export.saved_model import (
     TOLERANCE,
@@ -28,7 +27,6 @@ __all__ = [
     "TOLERANCE",
     "describe_signatures",
     "export_for_serving",
-    "load_checkpoint",
     "named_outputs",
     "run_in_fresh_process",
     "sample_inputs",

@@ -23,9 +23,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_selfevo import _checks
-from keras_selfevo._files import move_into_place
-from keras_selfevo._fresh_process import run_module
+from keras_selfevo._internal import checks as _checks
+from keras_selfevo._internal.files import move_into_place
+from keras_selfevo._internal.fresh_process import run_module
 from keras_selfevo.export.signatures import sample_inputs, serving_signatures
 
 TOLERANCE = 1e-5

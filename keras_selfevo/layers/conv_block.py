@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from keras_selfevo import _checks
+from keras_selfevo._internal import checks as _checks
 from keras_selfevo.layers.fused_batch_norm import FusedBatchNormalization
 
 NORMALIZATIONS = ("batch", None)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from keras_selfevo import _checks
-from keras_selfevo._lazy import tfp
+from keras_selfevo._internal import checks as _checks
+from keras_selfevo._internal.lazy import tfp
 from keras_selfevo.layers.seed_state import SavesSeedState
 
 

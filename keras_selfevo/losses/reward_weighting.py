@@ -15,8 +15,9 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
-from keras_selfevo import _checks
-from keras_selfevo._lazy import tfp
+from keras_selfevo._internal import checks as _checks
+from keras_selfevo._internal.identifiers import as_instance
+from keras_selfevo._internal.lazy import tfp
 
 _EPSILON = 1e-8
 
@@ -269,22 +270,8 @@ def get_reward_weighting(
     standard deviation, and with the leave-one-out baseline; their group size is
     ``SelfEvolution``'s ``samples_per_observation``.
     """
-    if isinstance(identifier, RewardWeighting):
-        return identifier
-    if isinstance(identifier, str):
-        if identifier not in WEIGHTINGS:
-            raise ValueError(
-                f"Unknown `reward_weighting`={identifier!r}; expected one of "
-                f"{sorted(WEIGHTINGS)}, a RewardWeighting or a callable r -> w."
-            )
-        return WEIGHTINGS[identifier]()
-    if isinstance(identifier, dict):
-        weighting = keras.saving.deserialize_keras_object(identifier)
-        if isinstance(weighting, RewardWeighting):
-            return weighting
-    if callable(identifier):
-        return CallableWeighting(identifier)
-    raise ValueError(
-        f"Unknown `reward_weighting`={identifier!r}; expected one of {sorted(WEIGHTINGS)}, "
-        "a RewardWeighting or a callable r -> w."
-    )
+    weighting = as_instance(identifier, RewardWeighting, CallableWeighting)
+    if weighting is not None:
+        return weighting
+    return _checks.lookup(WEIGHTINGS, identifier, "reward_weighting",
+                          ", a RewardWeighting or a callable r -> w")()

@@ -5,28 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-
-def binary_crossentropy_elements(
-    target: tf.Tensor, output: tf.Tensor, from_logits: bool = False
-) -> tf.Tensor:
-    """Element-wise binary cross-entropy in float32 (no reduction), as Keras computes it."""
-    return keras.ops.binary_crossentropy(
-        tf.cast(target, tf.float32), tf.cast(output, tf.float32), from_logits=from_logits
-    )
-
-
-# The self-losses SelfEvolvingModel.compile accepts: BCE for images (and one-hot targets),
-# the next-token log-likelihood (softmax cross-entropy over integer ids) for language.
-SELF_LOSSES = ("binary_crossentropy", "sparse_categorical_crossentropy")
-
-
-def sparse_categorical_elements(
-    target: tf.Tensor, output: tf.Tensor, from_logits: bool = True
-) -> tf.Tensor:
-    """Per-position ``-log p(target)`` in float32: ids ``[batch, ...]``, scores ``[..., vocab]``."""
-    return keras.ops.sparse_categorical_crossentropy(
-        tf.cast(target, tf.int32), tf.cast(output, tf.float32), from_logits=from_logits
-    )
+from keras_selfevo.losses.self_loss import binary_crossentropy_elements
 
 
 @keras.saving.register_keras_serializable(package="keras_selfevo")

@@ -1,10 +1,10 @@
-"""Meta-learning: the MAML family as a keras.Model, and ``adapt`` for language models.
+"""Meta-learning: the MAML family as a keras.Model.
 
-``MetaLearner`` runs maml, fomaml, metasgd, anil and reptile; ``adapt`` fits a language
-model of the zoo (meta-learned or not) to a new text in a few steps.
+``MetaLearner`` runs maml, fomaml, metasgd, anil and reptile on any built Keras model.
+(``kse.adapt``, which fits a language model of the zoo to a new text, lives with the
+language models in :mod:`keras_selfevo.zoo.adaptation`.)
 """
 
-from keras_selfevo.meta.adaptation import Adaptation, adapt
 from keras_selfevo.meta.meta_learner import ALGORITHMS, MetaLearner
 
-__all__ = ["ALGORITHMS", "Adaptation", "MetaLearner", "adapt"]
+__all__ = ["ALGORITHMS", "MetaLearner"]

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
 import keras
 import tensorflow as tf
 
-from keras_selfevo import _checks
-from keras_selfevo.training import first_trace
+from keras_selfevo._internal import checks as _checks
+from keras_selfevo._internal import keras_internals
 from keras_selfevo.training.non_finite import StopOnNonFinite, loss_for_logs, weights_are_finite
 
 
@@ -43,36 +41,6 @@ SPECS = {
 ALGORITHMS = tuple(SPECS)
 
 
-@contextlib.contextmanager
-def exact_moments() -> Iterator[None]:
-    """Keras normalization layers traced here keep second derivatives exact.
-
-    ``tf.nn.moments``, which Keras's LayerNormalization and BatchNormalization call, computes
-    the variance around ``stop_gradient(mean)``: the value and the first derivative are
-    exact, but the second derivative loses the mean's term (``-11ᵀ/n``), so MAML's
-    meta-gradient through such layers was wrong (by 0.24% through a small gpt, by half
-    through a small LayerNorm MLP). Inside this context the variance is taken around the
-    mean itself. (:class:`~keras_selfevo.layers.FusedBatchNormalization` needs no such
-    fix: in training its fused kernel's registered second derivative is exact.)
-    """
-    from keras.src.backend.tensorflow import nn as backend_nn
-
-    original = backend_nn._compute_moments
-
-    def moments(x, axes, keepdims):
-        mean = tf.reduce_mean(x, axes, keepdims=True)
-        variance = tf.reduce_mean(tf.square(x - mean), axes, keepdims=True)
-        if not keepdims:
-            mean, variance = tf.squeeze(mean, axes), tf.squeeze(variance, axes)
-        return mean, variance
-
-    backend_nn._compute_moments = moments
-    try:
-        yield
-    finally:
-        backend_nn._compute_moments = original
-
-
 def _global_mean(values: tf.Tensor) -> tf.Tensor:
     """The local replica's share of the mean over the global meta-batch.
 
@@ -85,7 +53,7 @@ def _global_mean(values: tf.Tensor) -> tf.Tensor:
 
 
 @keras.saving.register_keras_serializable(package="keras_selfevo")
-class MetaLearner(keras.Model):
+class MetaLearner(keras_internals.FirstTraceHooks, keras.Model):
     """Meta-learn the initial weights of ``model`` so that a few gradient steps fit a task.
 
     The meta-loss of a meta-batch is the mean over its tasks of the query loss after
@@ -173,17 +141,15 @@ class MetaLearner(keras.Model):
                 "`model` must be a built keras.Model (call it on data or give it an Input "
                 f"first); got {model!r}."
             )
-        if algorithm not in ALGORITHMS:
-            raise ValueError(f"Unknown `algorithm`={algorithm!r}; expected one of {ALGORITHMS}.")
+        spec = _checks.lookup(SPECS, algorithm, "algorithm")
         _checks.positive_number(inner_lr, "inner_lr")
         _checks.positive_int(inner_steps, "inner_steps")
         _checks.positive_int(parallel_tasks, "parallel_tasks")
         _checks.positive_int(eval_inner_steps, "eval_inner_steps", allow_none=True)
-        spec = SPECS[algorithm]
         if spec.adapts_named_layers:
             if not adapt_layers:
                 raise ValueError("`adapt_layers` must name the layers to adapt for 'anil'.")
-            known = {layer.name for layer in model._flatten_layers(include_self=False)}
+            known = {layer.name for layer in keras_internals.sublayers(model)}
             unknown = set(adapt_layers) - known
             if unknown:
                 raise ValueError(
@@ -203,7 +169,7 @@ class MetaLearner(keras.Model):
         self.adapt_layers = list(adapt_layers) if adapt_layers else None
         self.eval_inner_steps = eval_inner_steps
         self.parallel_tasks = parallel_tasks
-        recurrent = [layer for layer in model._flatten_layers(include_self=False)
+        recurrent = [layer for layer in keras_internals.sublayers(model)
                      if isinstance(layer, keras.layers.RNN)]
         for layer in recurrent:
             if hasattr(layer, "use_cudnn"):
@@ -211,7 +177,7 @@ class MetaLearner(keras.Model):
         # vectorized_map turns recurrent layers' while loops and convolution filter
         # gradients into slow while loops; a graph loop over tasks is faster there.
         looped = recurrent or any(isinstance(layer, keras.layers.Conv2D) for layer in
-                                  model._flatten_layers(include_self=False))
+                                  keras_internals.sublayers(model))
         self.vectorize = not looped if vectorize is None else bool(vectorize)
         self._adapted = self._adapted_mask()
         self.inner_lrs = []
@@ -228,7 +194,7 @@ class MetaLearner(keras.Model):
 
     def _check_output(self) -> None:
         """``task_output`` names one of a functional model's dict outputs (before any work)."""
-        outputs = getattr(self.model, "_outputs_struct", None)
+        outputs = keras_internals.declared_outputs(self.model)
         name = self.task_output
         if name is not None and isinstance(outputs, dict) and name not in outputs:
             raise ValueError(f"`task_output`={name!r} is not an output of the model; it has "
@@ -240,7 +206,7 @@ class MetaLearner(keras.Model):
             return [True] * len(self.model.trainable_variables)
         adapted = {
             id(v)
-            for layer in self.model._flatten_layers(include_self=False)
+            for layer in keras_internals.sublayers(self.model)
             if layer.name in self.adapt_layers
             for v in layer.trainable_variables
         }
@@ -251,9 +217,16 @@ class MetaLearner(keras.Model):
         return self.model(inputs, training=training)
 
     # ----------------------------------------------------------------------------- inner
-    def _task_loss(self, weights: list, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, Any]:
+    def task_loss(self, weights: list, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, Any]:
+        """The task loss of the model run on ``weights`` (tensors), and its predictions.
+
+        Args:
+            weights: Values of the model's trainable weights, in order (e.g. fast weights).
+            x: One task's inputs.
+            y: Their targets.
+        """
         non_trainable = [tf.convert_to_tensor(v) for v in self.model.non_trainable_variables]
-        with exact_moments():
+        with keras_internals.exact_moments():
             pred, _ = self.model.stateless_call(weights, non_trainable, x, training=True)
         if isinstance(pred, dict):
             if self.task_output is None:
@@ -294,7 +267,7 @@ class MetaLearner(keras.Model):
             adapted = [w for w, flag in zip(fast, self._adapted) if flag]
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(adapted)
-                loss, _ = self._task_loss(fast, support_x, support_y)
+                loss, _ = self.task_loss(fast, support_x, support_y)
             grads = iter(tape.gradient(loss, adapted))
             updated = []
             for weight, flag, rate in zip(fast, self._adapted, rates):
@@ -352,7 +325,7 @@ class MetaLearner(keras.Model):
         def task(args):
             sx, sy, qx, qy = args
             fast = self.fast_weights(sx, sy, steps, theta)
-            return self._task_loss(fast, qx, qy)
+            return self.task_loss(fast, qx, qy)
 
         losses, predictions = self._per_task(
             task, (support_x, support_y, query_x, query_y), (self._dtype, self._dtype))
@@ -378,7 +351,7 @@ class MetaLearner(keras.Model):
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(sources)
                 fast = self.fast_weights(sx, sy, self.inner_steps, theta, rates or None)
-                loss, predictions = self._task_loss(fast, qx, qy)
+                loss, predictions = self.task_loss(fast, qx, qy)
                 scaled = self.optimizer.scale_loss(loss)
             gradients = tape.gradient(scaled, sources)
             gradients = [tf.zeros_like(s) if g is None else g
@@ -405,7 +378,7 @@ class MetaLearner(keras.Model):
         def task(args):
             tx, ty = args
             fast = self.fast_weights(tx, ty, self.inner_steps, theta)
-            loss, predictions = self._task_loss(fast, tx, ty)
+            loss, predictions = self.task_loss(fast, tx, ty)
             return [loss, predictions] + [w - f for w, f in zip(theta, fast)]
 
         signature = [self._dtype, tf.TensorSpec(None, self._dtype)] + [
@@ -426,16 +399,16 @@ class MetaLearner(keras.Model):
         kwargs.setdefault("shuffle", False)
         return super().fit(*args, callbacks=callbacks, **kwargs)
 
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+    def build_before_first_trace(self, iterator: Any, data_batch: Any) -> Any:
         """Build the optimizer and the compiled metrics before the first trace.
 
-        (:mod:`keras_selfevo.training.first_trace`: otherwise the meta-step, its inner
-        steps and second-order gradients, is traced twice.)
+        (:class:`~keras_selfevo._internal.keras_internals.FirstTraceHooks`: otherwise the
+        meta-step, its inner steps and second-order gradients, is traced twice.)
         """
         if self.optimizer is not None and not self.optimizer.built:
             self.optimizer.build(self.trainable_variables)
         metrics = self._compile_metrics
-        spec = first_trace.data_structure(iterator, data_batch)
+        spec = self.data_structure(iterator, data_batch)
         if metrics is not None and not metrics.built and spec is not None:
             _, _, query_x, query_y = self._unpack(spec)
             examples = keras.KerasTensor((None, *query_x.shape[2:]), query_x.dtype.name)
@@ -444,7 +417,7 @@ class MetaLearner(keras.Model):
             if isinstance(predictions, dict) and self.task_output in predictions:
                 predictions = predictions[self.task_output]
             metrics.build(targets, predictions)
-        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        return self.keras_build_before_first_trace(iterator, data_batch)
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
         """One meta-update on a meta-batch of tasks.
@@ -470,7 +443,7 @@ class MetaLearner(keras.Model):
 
     def _update_metrics(self, loss, predictions, query_y) -> dict[str, tf.Tensor]:
         replicas = tf.distribute.get_replica_context().num_replicas_in_sync
-        self._loss_tracker.update_state(loss * replicas)
+        keras_internals.loss_tracker(self).update_state(loss * replicas)
         flat = lambda t: tf.reshape(t, tf.concat([[-1], tf.shape(t)[2:]], 0))  # noqa: E731
         return self.compute_metrics(None, flat(query_y), flat(predictions))
 

@@ -7,9 +7,10 @@ import os
 import tempfile
 from typing import Any
 
-from keras_selfevo import _checks
-from keras_selfevo.export import export_for_serving, load_checkpoint
-from keras_selfevo.meta.adaptation import UNKNOWN_POLICIES, adapt
+from keras_selfevo._internal import checks as _checks
+from keras_selfevo.export import export_for_serving
+from keras_selfevo.zoo import load_checkpoint
+from keras_selfevo.zoo.adaptation import UNKNOWN_POLICIES, adapt
 
 
 def read_text_file(path: str) -> str:

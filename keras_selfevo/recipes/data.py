@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from keras_selfevo import _checks
+from keras_selfevo._internal import checks as _checks
 from keras_selfevo.data import shakespeare, text
 from keras_selfevo.data.loading import load
 from keras_selfevo.data.pipeline import untuned

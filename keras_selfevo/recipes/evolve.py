@@ -10,6 +10,7 @@ after the loop (the generator's samples).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -19,6 +20,7 @@ from typing import Any
 import keras
 
 from keras_selfevo import zoo
+from keras_selfevo._internal.plotting import save_curves
 from keras_selfevo.data import shakespeare
 from keras_selfevo.data.text_builder import vocabulary_of
 from keras_selfevo.evolve.environments import (
@@ -27,14 +29,13 @@ from keras_selfevo.evolve.environments import (
     MeterEnvironment,
     VerifiableGeneration,
 )
-from keras_selfevo.evolve.loop import KEEP, SelfEvolution, check_grouping, planned_steps
+from keras_selfevo.evolve.loop import KEEP, LoopGeometry, SelfEvolution
 from keras_selfevo.evolve.rewards import CHECKERS
-from keras_selfevo.export import load_checkpoint
 from keras_selfevo.losses import WEIGHTINGS, FilterWeighting, get_reward_weighting
-from keras_selfevo.plotting import save_curves
 from keras_selfevo.recipes import data, schema
 from keras_selfevo.recipes.schema import Field
 from keras_selfevo.training import CosineAlpha
+from keras_selfevo.zoo import load_checkpoint
 
 
 def _bandit(config: dict[str, Any]) -> Environment:
@@ -65,13 +66,14 @@ def _meter(config: dict[str, Any]) -> Environment:
 ENVIRONMENTS: dict[str, Callable[[dict[str, Any]], Environment]] = {
     "bandit": _bandit, "generation": _generation, "meter": _meter}
 
+# The zoo models with a policy this command evolves.
+MODELS = ("char_rnn", "gpt", "hub_gpt2", "mnist_cnn")
 _INT, _NUM = "a positive integer", "a positive number"
 FIELDS: dict[str, Field] = {
     **schema.COMMON,
     "environment": Field("bandit", (str,), f"one of {tuple(ENVIRONMENTS)}",
                          schema.one_of(*ENVIRONMENTS)),
-    "model": Field("mnist_cnn", (str,), "a zoo model name",
-                   schema.one_of(*[n for n in zoo.names() if "evolve" in zoo.commands(n)])),
+    "model": Field("mnist_cnn", (str,), f"one of {MODELS}", schema.one_of(*MODELS)),
     "dataset": Field("selfevo_glyphs/classify10", (str,), "a TFDS name"),
     "rewarded_fraction": Field(1.0, schema.NUMBER, "a number in (0, 1] (the bandit: the share "
                                "of training images ever rewarded, stratified by class; all are "
@@ -126,12 +128,18 @@ FIELDS: dict[str, Field] = {
 }
 # Weightings under which the bandit's reward-0 rows (wrong guesses, unrewarded images) weigh 0.
 ZERO_REWARD_NEUTRAL = ("raw", "normalized", "grpo", "rloo")
-_LOOP_KEYS = ("samples_per_generation", "samples_per_observation", "epochs_per_generation",
-              "batch_size", "temperature", "epsilon", "keep", "top_fraction", "min_reward",
-              "restart", "replay", "seed")
+# The loop's settings besides its geometry (LoopGeometry's fields).
+_LOOP_KEYS = ("temperature", "epsilon", "top_fraction", "min_reward", "restart", "seed")
 
 
-def load_evolve_recipe(recipe_dir: str, **overrides: Any) -> dict[str, Any]:
+def loop_geometry(config: dict[str, Any]) -> LoopGeometry:
+    """The recipe's :class:`~keras_selfevo.evolve.loop.LoopGeometry`."""
+    return LoopGeometry(**{field.name: config[field.name]
+                           for field in dataclasses.fields(LoopGeometry)})
+
+
+def load_evolve_recipe(recipe_dir: str,
+                       overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Read and check an evolution recipe over the defaults (the loop's grouping too)."""
     config = schema.load(recipe_dir, FIELDS, overrides)[1]
     if config["pretrained"] and not os.path.isfile(config["pretrained"]):
@@ -152,8 +160,7 @@ def load_evolve_recipe(recipe_dir: str, **overrides: Any) -> dict[str, Any]:
     if config["alpha_end"] is not None and config["keep"] != "all":
         raise ValueError(f"`alpha_end` needs keep='all' (the loop's length in steps is known "
                          f"only then), got keep={config['keep']!r}.")
-    check_grouping(get_reward_weighting(config["reward_weighting"]),
-                   config["samples_per_observation"], config["keep"], config["batch_size"])
+    loop_geometry(config).group_size(get_reward_weighting(config["reward_weighting"]))
     return config
 
 
@@ -161,30 +168,28 @@ def _loop_alpha(config: dict[str, Any], environment: Environment) -> Any:
     """The loop's alpha: ``alpha``, or a cosine from it to ``alpha_end`` over the loop."""
     if config["alpha_end"] is None:
         return float(config["alpha"])
-    steps = planned_steps(
-        environment, config["generations"],
-        group_size=check_grouping(get_reward_weighting(config["reward_weighting"]),
-                                  config["samples_per_observation"], config["keep"],
-                                  config["batch_size"]),
-        **{key: config[key] for key in ("samples_per_generation", "samples_per_observation",
-                                        "epochs_per_generation", "batch_size", "replay",
-                                        "keep")})
+    steps = loop_geometry(config).planned_steps(
+        environment, config["generations"], get_reward_weighting(config["reward_weighting"]))
     return CosineAlpha(float(config["alpha"]), float(config["alpha_end"]), max(1, steps))
 
 
-def _compiled_model(config: dict[str, Any], environment: Environment,
-                    alpha: Any) -> keras.Model:
+def compiled_model(config: dict[str, Any], environment: Environment,
+                   alpha: Any) -> keras.Model:
+    """The recipe's model (its ``pretrained`` checkpoint, or a new zoo model), compiled.
+
+    ``alpha`` is the loop's (see :func:`recompile`).
+    """
     if config["pretrained"]:
         model = load_checkpoint(config["pretrained"])
     else:
         model = zoo.build(config["model"],
                           **schema.model_arguments(config, environment.model_arguments()))
-    _recompile(model, config, alpha)
+    recompile(model, config, alpha)
     return model
 
 
-def _recompile(model: keras.Model, config: dict[str, Any], alpha: Any,
-               pretraining: bool = False) -> None:
+def recompile(model: keras.Model, config: dict[str, Any], alpha: Any,
+              pretraining: bool = False) -> None:
     """Compile for pretraining (``learning_rate``) or for the loop.
 
     The loop uses ``evolve_learning_rate`` when the recipe sets it, else ``learning_rate``.
@@ -207,14 +212,15 @@ def _pretrain(model: keras.Model, config: dict[str, Any], environment: Environme
     fit_arguments = environment.pretraining_data(config["batch_size"], config["seed"])
     if config["pretrain_epochs"] <= 0 or not fit_arguments:
         return
-    _recompile(model, config, 1.0, pretraining=True)
+    recompile(model, config, 1.0, pretraining=True)
     model.fit(**fit_arguments, epochs=config["pretrain_epochs"], verbose=0)
-    _recompile(model, config, _loop_alpha(config, environment))
+    recompile(model, config, _loop_alpha(config, environment))
 
 
 def _loop(model, environment: Environment, config: dict[str, Any],
           checkpoint_dir: str | None) -> SelfEvolution:
-    return SelfEvolution(model, environment, checkpoint_dir=checkpoint_dir,
+    geometry = dataclasses.asdict(loop_geometry(config))
+    return SelfEvolution(model, environment, checkpoint_dir=checkpoint_dir, **geometry,
                          **{key: config[key] for key in _LOOP_KEYS})
 
 
@@ -232,7 +238,7 @@ def evolve(recipe_dir: str, output: str | None = None, *, generations: int | Non
         overrides: Other recipe keys.
         verbose: Show a progress bar of generations.
     """
-    config = load_evolve_recipe(recipe_dir, **schema.merge_overrides(
+    config = load_evolve_recipe(recipe_dir, schema.merge_overrides(
         overrides, generations=generations, data_dir=data_dir))
     schema.model_arguments(config)  # unknown model_args fail before any data is read
     output = schema.output_folder(recipe_dir, output)
@@ -245,7 +251,7 @@ def evolve(recipe_dir: str, output: str | None = None, *, generations: int | Non
     environment = ENVIRONMENTS[config["environment"]](config)
     os.makedirs(output, exist_ok=True)
     start = time.perf_counter()
-    model = _compiled_model(config, environment, _loop_alpha(config, environment))
+    model = compiled_model(config, environment, _loop_alpha(config, environment))
     if not resume and not config["pretrained"]:
         _pretrain(model, config, environment)
     before = environment.final_report(model, config["temperature"], config["seed"])
@@ -262,7 +268,7 @@ def evolve(recipe_dir: str, output: str | None = None, *, generations: int | Non
         # Every baseline reward is 1: "raw" weighting makes it plain supervised learning
         # (batch-statistics weightings would see no spread and weight nothing).
         supervised = {**config, "reward_weighting": "raw"}
-        baseline = _compiled_model(supervised, baseline_env, _loop_alpha(supervised,
+        baseline = compiled_model(supervised, baseline_env, _loop_alpha(supervised,
                                                                           baseline_env))
         _pretrain(baseline, supervised, baseline_env)
         report["baseline_history"] = _loop(baseline, baseline_env, supervised, None).run(

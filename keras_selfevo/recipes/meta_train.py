@@ -30,12 +30,13 @@ from keras_selfevo.recipes import schema
 from keras_selfevo.recipes.schema import Field
 
 TASKS = ("sinusoid", "episodes", "text")
+# The zoo models this command meta-trains.
+MODELS = ("char_rnn", "conv4", "gpt", "hub_gpt2", "sinusoid_mlp")
 _POSITIVE_INT = "a positive integer"
 FIELDS: dict[str, Field] = {
     **schema.COMMON,
     "task": Field("sinusoid", (str,), f"one of {TASKS}", schema.one_of(*TASKS)),
-    "model": Field("sinusoid_mlp", (str,), "a zoo model name",
-                   schema.one_of(*[n for n in zoo.names() if "meta-train" in zoo.commands(n)])),
+    "model": Field("sinusoid_mlp", (str,), f"one of {MODELS}", schema.one_of(*MODELS)),
     "algorithm": Field("maml", (str,), f"one of {ALGORITHMS}", schema.one_of(*ALGORITHMS)),
     "inner_lr": Field(0.01, schema.NUMBER, "a positive number", schema.positive_number),
     "inner_steps": Field(1, (int,), _POSITIVE_INT, schema.positive_int),
@@ -58,18 +59,19 @@ FIELDS: dict[str, Field] = {
 }
 
 
-def load_recipe(recipe_dir: str, **overrides: Any) -> dict[str, Any]:
+def load_recipe(recipe_dir: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Read ``recipe_dir/config.json`` over the defaults; check keys, types and ranges."""
     path, config = schema.load(recipe_dir, FIELDS, overrides)
     if config["eval_tasks"] % config["meta_batch_size"]:
-        source = ("the command line" if {"eval_tasks", "meta_batch_size"} & set(overrides)
+        source = ("the command line" if {"eval_tasks", "meta_batch_size"} & set(overrides or {})
                   else path)
         raise ValueError(f"{source}: `eval_tasks` ({config['eval_tasks']}) must be a multiple "
                          f"of `meta_batch_size` ({config['meta_batch_size']}).")
     return config
 
 
-def _learner(config: dict[str, Any]) -> MetaLearner:
+def build_learner(config: dict[str, Any]) -> MetaLearner:
+    """The recipe's MetaLearner around its zoo model (not yet compiled)."""
     if config["task"] == "sinusoid":
         net = zoo.build(config["model"], **schema.model_arguments(config))
         loss: Any = "mean_squared_error"
@@ -151,12 +153,19 @@ def _summary(scores: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def meta_train(recipe_dir: str, output: str | None = None, **overrides: Any) -> dict[str, Any]:
-    """Meta-train the recipe, evaluating at ``evaluate_at`` iterations; write results.json."""
-    config = load_recipe(recipe_dir, **overrides)
+def meta_train(recipe_dir: str, output: str | None = None,
+               overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Meta-train the recipe, evaluating at ``evaluate_at`` iterations; write results.json.
+
+    Args:
+        recipe_dir: A folder with ``config.json`` (e.g. ``models/maml_sinusoid``).
+        output: Output folder (default ``runs/<recipe>/<algorithm>``).
+        overrides: Recipe keys to override (``--set``, the command's flags).
+    """
+    config = load_recipe(recipe_dir, overrides)
     output = schema.output_folder(recipe_dir, output, config["algorithm"])
     os.makedirs(output, exist_ok=True)
-    learner = _learner(config)
+    learner = build_learner(config)
     metrics = ["sparse_categorical_accuracy"] if config["task"] == "episodes" else None
     learner.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]),
                     steps_per_execution=config["steps_per_execution"], metrics=metrics)

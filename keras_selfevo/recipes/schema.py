@@ -1,7 +1,7 @@
 """Recipe files (``models/<name>/config.json``): one field-table loader for every command.
 
 A command declares its recipe as a table of :class:`Field` (default, accepted types, a
-description, and a range check from :mod:`keras_selfevo._checks`). :func:`load` reads the
+description, and a range check from :mod:`keras_selfevo._internal.checks`). :func:`load` reads the
 file over the defaults, applies the command line's overrides, and rejects unknown keys,
 wrong types and values out of range, naming the key and where the value came from, before
 any work is done. :func:`output_folder`, :func:`check_resume` and :func:`model_arguments`
@@ -16,7 +16,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from keras_selfevo import _checks, zoo
+from keras_selfevo import zoo
+from keras_selfevo._internal import checks as _checks
 from keras_selfevo.losses import SELF_LOSSES
 
 NUMBER = (int, float)

@@ -26,18 +26,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_selfevo import _checks, distribute, zoo
+from keras_selfevo import distribute, zoo
+from keras_selfevo._internal import checks as _checks
+from keras_selfevo._internal.plotting import save_curves
 from keras_selfevo.data import language_data, text
 from keras_selfevo.losses import WEIGHTINGS
-from keras_selfevo.plotting import save_curves
 from keras_selfevo.recipes import data, schema
 from keras_selfevo.recipes.schema import Field
 from keras_selfevo.training import CosineAlpha
 
+# The zoo models this command trains (with fit, on images or text).
+MODELS = ("char_rnn", "gpt", "hub_gpt2", "mnist_cnn")
 FIELDS: dict[str, Field] = {
     **schema.COMMON,
-    "model": Field(None, (str,), f"one of {zoo.names()}",
-                   schema.one_of(*[n for n in zoo.names() if "train" in zoo.commands(n)])),
+    "model": Field(None, (str,), f"one of {MODELS}", schema.one_of(*MODELS)),
     "dataset": Field(None, (str,),
                      "a TFDS name, e.g. 'selfevo_glyphs/classify10' or 'mnist'"),
     "train_split": Field("train", (str,), "a split name"),
@@ -86,7 +88,8 @@ FIELDS: dict[str, Field] = {
 }
 
 
-def load_train_recipe(recipe_dir: str, **overrides: Any) -> dict[str, Any]:
+def load_train_recipe(recipe_dir: str,
+                      overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Read ``recipe_dir/config.json`` over the defaults and ``overrides``; check it.
 
     Raises:
@@ -314,12 +317,10 @@ def train(recipe_dir: str, output: str | None = None, *, epochs: int | None = No
     Raises:
         ValueError, FileNotFoundError: bad recipe, flags or dataset; nothing is written.
     """
-    config = load_train_recipe(recipe_dir, **schema.merge_overrides(
+    config = load_train_recipe(recipe_dir, schema.merge_overrides(
         overrides, epochs=epochs, batch_size=batch_size, data_dir=data_dir))
     schema.model_arguments(config)  # unknown model_args fail before any data is read
-    if strategy not in distribute.STRATEGIES:
-        raise ValueError(f"Unknown `--strategy` {strategy!r}; expected one of "
-                         f"{distribute.STRATEGIES}.")
+    _checks.lookup(distribute.STRATEGIES, strategy, "--strategy")
     output = schema.output_folder(recipe_dir, output)
     if os.path.exists(output) and not os.path.isdir(output):
         raise ValueError(f"`--output` {output!r} is an existing file; expected a folder (new "
@@ -339,13 +340,11 @@ def train(recipe_dir: str, output: str | None = None, *, epochs: int | None = No
                                              else data.read_data(config))
 
     chief = distribute.is_chief()
-    # Other workers keep their backups apart and write nothing else. Beside the chief's, not
-    # inside it: the chief deletes its backup folder when training ends, maybe while another
-    # worker is still writing its own.
-    scratch = None if chief else tempfile.mkdtemp(prefix="kse-worker-")
     if not chief:
+        # Other workers keep their backups apart and write nothing else. Beside the chief's,
+        # not inside it: the chief deletes its backup folder when training ends, maybe while
+        # another worker is still writing its own.
         backup = os.path.join(output, f"backup-worker-{distribute.task_index()}")
-    os.makedirs(output, exist_ok=True)
     first_epoch = 0
     metadata = os.path.join(backup, "training_metadata.json")
     if resume and os.path.isfile(metadata):
@@ -373,6 +372,9 @@ def train(recipe_dir: str, output: str | None = None, *, epochs: int | None = No
     _check_steps_per_execution(config["steps_per_execution"], steps)
     with chosen.scope():
         model = build_model(config, info, config["epochs"] * steps)
+    # Every input is checked and the model built: only now is anything written.
+    scratch = None if chief else tempfile.mkdtemp(prefix="kse-worker-")
+    os.makedirs(output, exist_ok=True)
     rate = TrainingRate()
     logs = os.path.join(output if chief else scratch, "logs")
     history_csv = os.path.join(output if chief else scratch, "history.csv")

@@ -13,7 +13,8 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
-from keras_selfevo import _checks
+from keras_selfevo._internal import checks as _checks
+from keras_selfevo._internal.identifiers import as_instance
 
 
 def _check_alpha(value: float, name: str) -> float:
@@ -116,10 +117,5 @@ def get_alpha(
     alpha: float | AlphaSchedule | Callable[[tf.Tensor], tf.Tensor] | dict,
 ) -> AlphaSchedule:
     """``alpha`` as a schedule: a float in [0, 1] (constant), a schedule, or a callable."""
-    if isinstance(alpha, dict):
-        alpha = keras.saving.deserialize_keras_object(alpha)
-    if isinstance(alpha, AlphaSchedule):
-        return alpha
-    if callable(alpha) and not isinstance(alpha, type):
-        return _CallableAlpha(alpha)
-    return ConstantAlpha(alpha)
+    schedule = as_instance(alpha, AlphaSchedule, _CallableAlpha)
+    return ConstantAlpha(alpha) if schedule is None else schedule

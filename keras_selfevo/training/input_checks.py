@@ -18,6 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_selfevo._internal import keras_internals
+
 TARGET_KEYS = ("self", "policy", "reward", "action")
 _CHECK_MARKER = "keras_selfevo input check: "
 _CHECK_END = " (end of check)"
@@ -68,17 +70,18 @@ def _is_text_dtype(dtype: Any) -> bool:
 class InputChecks:
     """The checks, as methods of :class:`~keras_selfevo.SelfEvolvingModel` (a mixin).
 
-    They read the model's ``alpha``, ``masked_self_loss``, ``reward_weighting`` and
-    ``jit_compile``.
+    They read the model's ``alpha``, ``masked_self_loss``, ``self_loss``, ``reward_weighting``
+    and ``jit_compile``.
     """
 
-    def _needs_self(self) -> bool:
+    def uses_self_loss(self) -> bool:
+        """Whether the compiled objective has a self-loss term (alpha is not fixed at 0)."""
         return self.alpha.constant_value() != 0.0
 
     @property
     def declared_outputs(self) -> Any:
         """The outputs a functional model was built with (a dict or one tensor), else None."""
-        return getattr(self, "_outputs_struct", None)
+        return keras_internals.declared_outputs(self)
 
     def self_output_shape(self) -> tuple | None:
         """Shape of the ``"self"`` output when the model declares it (functional models)."""
@@ -86,13 +89,8 @@ class InputChecks:
         tensor = outputs.get("self") if isinstance(outputs, Mapping) else outputs
         return None if tensor is None else tuple(tensor.shape)
 
-    @staticmethod
-    def _is_token_target(target: Any, output_rank: int | None) -> bool:
-        """Integer ids with one axis fewer than the scores (a language model's self target)."""
-        return (tf.as_dtype(target.dtype).is_integer and output_rank is not None
-                and target.shape.rank == output_rank - 1)
-
-    def _needs_reinforce(self) -> bool:
+    def uses_reinforce_loss(self) -> bool:
+        """Whether the compiled objective has a reinforce term (alpha is not fixed at 1)."""
         return self.alpha.constant_value() != 1.0
 
     def _check_output_names(self) -> None:
@@ -109,8 +107,8 @@ class InputChecks:
                     "'mask' output (e.g. from RandomMasking)."
                 )
             return
-        needed = {"self"} if self._needs_self() else set()
-        needed |= {"policy"} if self._needs_reinforce() else set()
+        needed = {"self"} if self.uses_self_loss() else set()
+        needed |= {"policy"} if self.uses_reinforce_loss() else set()
         needed |= {"mask"} if self.masked_self_loss else set()
         missing = needed - set(outputs)
         if missing:
@@ -132,7 +130,7 @@ class InputChecks:
         unknown = set(y) - set(TARGET_KEYS)
         if unknown:
             raise ValueError(f"`y` has unknown keys {sorted(unknown)}; expected {TARGET_KEYS}.")
-        if self._needs_reinforce():
+        if self.uses_reinforce_loss():
             for key in ("policy", "reward"):
                 if key not in y:
                     raise ValueError(
@@ -153,25 +151,11 @@ class InputChecks:
                     f'`y["{key}"]` must hold one value per sample, shape (batch,) or '
                     f"(batch, 1), matching the batch size of x ({batch}); got {tuple(shape)}."
                 )
-        if self._needs_self() and "self" not in y and len(tf.nest.flatten(x)) != 1:
+        if self.uses_self_loss() and "self" not in y and len(tf.nest.flatten(x)) != 1:
             raise ValueError(
                 '`y["self"]` is missing and the model has several inputs: give the self '
                 "target explicitly."
             )
-
-    def _check_policy_target(self, target: Any, output: Any) -> None:
-        """``y["policy"]`` must have the ``"policy"`` output's per-example shape."""
-        want, got = getattr(output, "shape", None), getattr(target, "shape", None)
-        if want is None or got is None or len(want) != len(got):
-            if want is not None and got is not None:
-                raise ValueError(f'`y["policy"]` has shape {tuple(got)} but the "policy" '
-                                 f"output has shape {tuple(want)}: one target per output "
-                                 "element is expected.")
-            return
-        for a, b in zip(tuple(want)[1:], tuple(got)[1:]):
-            if a is not None and b is not None and a != b:
-                raise ValueError(f'`y["policy"]` has shape {tuple(got)} but the "policy" '
-                                 f"output has shape {tuple(want)} (batch first).")
 
     def _runtime_checks(self, x: Any, y: Any) -> list[tf.Operation]:
         """Value checks on one batch (or whole arrays), as one assert op."""
@@ -200,31 +184,12 @@ class InputChecks:
                 f"{type(self.reward_weighting).__name__} (w = r) does not allow; use "
                 "'normalized', 'awr' or 'filter'.",
             ))
-        if self._needs_self():
+        if self.uses_self_loss():
             target = y.get("self", x if len(tf.nest.flatten(x)) == 1 else None)
             name = '`y["self"]`' if "self" in y else "the input `x` (used as self target)"
-            shape = self.self_output_shape()
-            classes = shape[-1] if shape else None
-            target = None if target is None else tf.convert_to_tensor(first_tensor(target))
-            ids = target is not None and self._is_token_target(target, shape and len(shape))
-            if target is not None and (self.categorical_self_loss or ids):
-                if target.dtype.is_floating or target.dtype == tf.string:
-                    raise ValueError(f"{name} must hold integer token ids for the self loss "
-                                     f"{self.self_loss!r}, got dtype {target.dtype.name}.")
-                target = tf.cast(target, tf.int64)
-                bound = tf.reduce_max(target) < classes if classes else tf.constant(True)
-                checks.append((
-                    tf.logical_and(tf.reduce_min(target) >= 0, bound),
-                    f"{name} must hold token ids in [0, {classes or 'vocab'}) for the "
-                    f"{self.self_loss} self-loss.",
-                ))
-            elif target is not None:
-                target = tf.cast(target, tf.float32)
-                # Two reductions, no boolean tensors of the target's size.
-                checks.append((
-                    tf.logical_and(tf.reduce_min(target) >= 0, tf.reduce_max(target) <= 1),
-                    f"{name} must lie in [0, 1] for the binary cross-entropy self-loss.",
-                ))
+            if target is not None:
+                target = tf.convert_to_tensor(first_tensor(target))
+                checks += self.self_loss.value_checks(target, self.self_output_shape(), name)
         return _assert_all(checks)
 
     def _step_checks(self, x: Any, y: Any) -> list[tf.Operation]:
@@ -246,6 +211,22 @@ class InputChecks:
 
         # Prefetch so the checks run ahead of the train step instead of in front of it.
         return dataset.map(validate).prefetch(tf.data.AUTOTUNE)
+
+    def _checked_call(self, method, x: Any, y: Any, *args, **kwargs) -> Any:
+        """``method(x, y, ...)`` with its inputs checked first.
+
+        ``method`` is Keras's ``fit``, ``evaluate``, ``train_on_batch`` or ``test_on_batch``
+        of the model; ``x``, ``y`` and any ``validation_data`` are checked before it runs,
+        and the checks' failures while it runs are raised as ``ValueError``.
+        """
+        with input_errors_as_value_errors():
+            x = self._validated(x, y)
+            validation = kwargs.get("validation_data")
+            if isinstance(validation, tf.data.Dataset):
+                kwargs["validation_data"] = self._validated(validation, None)
+            elif isinstance(validation, (tuple, list)) and len(validation) >= 2:
+                self._validated(validation[0], validation[1])
+            return method(x, y, *args, **kwargs)
 
     def _validated(self, x: Any, y: Any) -> Any:
         """Check NumPy/tensor inputs now; under XLA, wrap a dataset to check its batches.

@@ -6,6 +6,7 @@ import keras
 
 from keras_selfevo.layers import RecurrentBlock
 from keras_selfevo.zoo.language_model import LanguageModel
+from keras_selfevo.zoo.seeding import seeded
 
 
 @keras.saving.register_keras_serializable(package="keras_selfevo")
@@ -62,3 +63,14 @@ class CharRNN(LanguageModel):
             "cell": self.cell,
             "dropout": self.dropout,
         }
+
+
+def char_rnn(vocab_size: int | None = None, vocabulary: str | None = None, embed_dim: int = 32,
+             units: int = 128, num_layers: int = 1, cell: str = "gru", dropout: float = 0.0,
+             seed: int | None = None) -> CharRNN:
+    """A character language model (:class:`CharRNN`), built; give a vocabulary or its size."""
+    seeded(seed)
+    model = CharRNN(vocab_size=vocab_size, vocabulary=vocabulary, embed_dim=embed_dim,
+                    units=units, num_layers=num_layers, cell=cell, dropout=dropout)
+    model.build((None, None))
+    return model

@@ -5,9 +5,10 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from keras_selfevo import _checks
-from keras_selfevo._lazy import keras_hub
+from keras_selfevo._internal import checks as _checks
+from keras_selfevo._internal.lazy import keras_hub
 from keras_selfevo.zoo.language_model import LanguageModel
+from keras_selfevo.zoo.seeding import seeded
 
 
 @keras.saving.register_keras_serializable(package="keras_selfevo")
@@ -91,3 +92,17 @@ class GPT(LanguageModel):
             "block_size": self.block_size,
             "dropout": self.dropout,
         }
+
+
+def gpt(vocab_size: int | None = None, vocabulary: str | None = None, num_layers: int = 4,
+        num_heads: int = 4, width: int = 128, block_size: int = 64, dropout: float = 0.0,
+        seed: int | None = None) -> GPT:
+    """A decoder-only Transformer on keras-hub layers (:class:`GPT`), built.
+
+    The defaults are nanoGPT's CPU "baby GPT": 4 layers, 4 heads, width 128, block 64.
+    """
+    seeded(seed)
+    model = GPT(vocab_size=vocab_size, vocabulary=vocabulary, num_layers=num_layers,
+                num_heads=num_heads, width=width, block_size=block_size, dropout=dropout)
+    model.build((None, None))
+    return model

@@ -8,8 +8,10 @@ from typing import Any
 
 import keras
 
-from keras_selfevo._lazy import keras_hub
+from keras_selfevo._internal.lazy import keras_hub
+from keras_selfevo.data import text
 from keras_selfevo.zoo.language_model import LanguageModel
+from keras_selfevo.zoo.seeding import seeded
 
 
 @keras.saving.register_keras_serializable(package="keras_selfevo")
@@ -99,3 +101,25 @@ class HubLanguageModel(LanguageModel):
                                     category=UserWarning)
             config["network"] = keras.saving.deserialize_keras_object(config["network"])
         return cls(**config)
+
+
+def hub_gpt2(vocab_size: int | None = None, vocabulary: str | None = None, num_layers: int = 2,
+             num_heads: int = 2, hidden_dim: int = 64, intermediate_dim: int = 256,
+             max_sequence_length: int = 64, dropout: float = 0.0,
+             seed: int | None = None) -> HubLanguageModel:
+    """keras-hub's ``GPT2Backbone``, built from its config (no download), as a policy.
+
+    :class:`HubLanguageModel` gives it the zoo's ``"self"``/``"policy"`` outputs; pass any
+    other keras-hub causal LM to that wrapper the same way.
+    """
+    seeded(seed)
+    if vocab_size is None and vocabulary is None:
+        raise ValueError("Give `vocab_size` or `vocabulary`.")
+    size = vocab_size if vocabulary is None else text.vocab_size(vocabulary)
+    backbone = keras_hub.models.GPT2Backbone(
+        vocabulary_size=size, num_layers=num_layers, num_heads=num_heads,
+        hidden_dim=hidden_dim, intermediate_dim=intermediate_dim, dropout=dropout,
+        max_sequence_length=max_sequence_length)
+    model = HubLanguageModel(backbone, vocabulary=vocabulary)
+    model.build((None, None))
+    return model

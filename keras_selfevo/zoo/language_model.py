@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_selfevo import _checks
+from keras_selfevo._internal import checks as _checks
 from keras_selfevo.data import text
 from keras_selfevo.layers import sample_tokens
 from keras_selfevo.training import SelfEvolvingModel
@@ -43,6 +43,13 @@ class LanguageModel(SelfEvolvingModel):
     """
 
     context_window: int | None = None
+    # compile's defaults: next-token prediction alone, scored by its log-likelihood on the
+    # "self" logits with <pad> targets ignored (self_loss="binary_crossentropy" scores the
+    # one-hot next token instead).
+    default_alpha = 1.0
+    default_self_loss = "sparse_categorical_crossentropy"
+    self_output_is_logits = True
+    default_self_ignore_class = text.PAD
 
     def _set_vocabulary(self, vocab_size: int | None, vocabulary: str | None) -> None:
         if vocabulary is not None:
@@ -66,19 +73,6 @@ class LanguageModel(SelfEvolvingModel):
     def input_dtype(self) -> str:
         """Token ids are int32 (``model.export`` reads this for its input signature)."""
         return "int32"
-
-    def compile(self, optimizer="adam", alpha=1.0, **kwargs) -> None:
-        """Like :meth:`SelfEvolvingModel.compile`, with language-model defaults.
-
-        The self-loss defaults to the next-token log-likelihood
-        (``self_loss="sparse_categorical_crossentropy"`` on the logits, ``<pad>`` targets
-        ignored); ``self_loss="binary_crossentropy"`` scores the one-hot next token instead.
-        """
-        kwargs.setdefault("self_from_logits", True)
-        kwargs.setdefault("self_loss", "sparse_categorical_crossentropy")
-        if kwargs["self_loss"] == "sparse_categorical_crossentropy":
-            kwargs.setdefault("self_ignore_class", text.PAD)
-        super().compile(optimizer=optimizer, alpha=alpha, **kwargs)
 
     @staticmethod
     def _outputs(logits) -> dict:

@@ -6,7 +6,7 @@ import pytest
 
 import keras_selfevo as kse
 from keras_selfevo.evolve import BanditClassification, Observations, SelfEvolution
-from keras_selfevo.evolve.loop import planned_steps
+from keras_selfevo.evolve.loop import LoopGeometry
 
 CLASSES = 3
 
@@ -191,9 +191,10 @@ def test_planned_steps_are_the_steps_the_loop_takes():
     SelfEvolution(model, subset, **settings).run(3, verbose=0)
     # 42 samples + 28 unrewarded rows a generation; two generations' rows from the second.
     expected = 2 * (5 + 9 + 9)
-    assert planned_steps(subset, 3, **settings) == expected
+    assert LoopGeometry(**settings).planned_steps(subset, 3) == expected
     assert int(model.optimizer.iterations) == expected
-    assert planned_steps(subset, 3, **{**settings, "keep": "best_per_observation"}) is None
+    assert LoopGeometry(**{**settings, "keep": "best_per_observation"}).planned_steps(
+        subset, 3) is None
 
 
 def test_a_rewarded_subset_is_all_the_loop_observes_and_pretraining_sees_every_image():

@@ -264,7 +264,7 @@ def test_per_task_gradients_in_the_task_loop_equal_the_plain_meta_gradient():
     theta = [tf.convert_to_tensor(v) for v in net.trainable_variables]
     with tf.GradientTape() as tape:
         tape.watch(theta)
-        losses = [learner._task_loss(learner.fast_weights(x[t], y[t], 2, theta), qx[t], qy[t])[0]
+        losses = [learner.task_loss(learner.fast_weights(x[t], y[t], 2, theta), qx[t], qy[t])[0]
                   for t in range(3)]
         plain = tape.gradient(tf.add_n(losses) / 3, theta)
     ours = learner_gradients(learner, ((x, y), (qx, qy)))
@@ -288,13 +288,13 @@ def test_several_inner_steps_trace_one_step_function_with_the_same_gradient(algo
     rates = [tf.convert_to_tensor(r) for r in learner.inner_lrs]
     with tf.GradientTape() as tape:  # eager: each inner step's ops run one by one
         tape.watch(sources + rates)
-        losses = [learner._task_loss(learner.fast_weights(x[t], y[t], 3, sources, rates or None),
+        losses = [learner.task_loss(learner.fast_weights(x[t], y[t], 3, sources, rates or None),
                                      qx[t], qy[t])[0] for t in range(2)]
         plain = tape.gradient(tf.add_n(losses) / 2, rates + sources)  # the learner's order
     assert len(learner.trainable_variables) == len(plain)
     traced = []
-    task_loss = learner._task_loss
-    learner._task_loss = lambda *args: (traced.append(1), task_loss(*args))[1]
+    task_loss = learner.task_loss
+    learner.task_loss = lambda *args: (traced.append(1), task_loss(*args))[1]
     ours = learner_gradients(learner, ((x, y), (qx, qy)))
     assert len(traced) == 2
     for a, b in zip(ours, plain):

@@ -8,19 +8,18 @@ from tests.meta.test_meta_learner import task_batch, tiny_mlp
 
 
 @pytest.mark.parametrize("algorithm", ["maml", "metasgd", "reptile"])
-def test_two_replicas_equal_one_device_after_one_meta_step(two_cpus, algorithm):
+def test_two_replicas_equal_one_device_after_one_meta_step(one_and_two_replicas, algorithm):
     data = task_batch(tasks=4, seed=1)
-    results = []
-    for name in ("default", "mirrored"):
-        strategy = kse.distribute.get_strategy(name)
+
+    def step(strategy):
         with strategy.scope():
             learner = kse.MetaLearner(tiny_mlp(), algorithm, inner_lr=0.1, inner_steps=2)
             learner.compile(optimizer=keras.optimizers.SGD(0.5))
         dataset = tf.data.Dataset.from_tensors(data)
         history = learner.fit(dataset, epochs=1, verbose=0).history
-        results.append((learner.get_weights(), history["loss"][0]))
-    (single, single_loss), (mirrored, mirrored_loss) = results
-    assert kse.distribute.get_strategy("mirrored").num_replicas_in_sync == 2
+        return learner.get_weights(), history["loss"][0]
+
+    (single, single_loss), (mirrored, mirrored_loss) = one_and_two_replicas(step)
     for a, b in zip(single, mirrored):
         np.testing.assert_allclose(a, b, atol=1e-5)
     np.testing.assert_allclose(single_loss, mirrored_loss, rtol=1e-5)

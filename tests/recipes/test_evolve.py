@@ -7,17 +7,11 @@ TINY = {"environment": "bandit", "model": "mnist_cnn", "model_args": {"filters":
         "samples_per_generation": 40, "batch_size": 20, "baseline": True}
 
 
-def _recipe(tmp_path, **changes):
-    folder = tmp_path / "recipe"
-    folder.mkdir(exist_ok=True)
-    (folder / "config.json").write_text(json.dumps({**TINY, **changes}))
-    return str(folder)
 
-
-def test_evolve_writes_history_curve_and_resumes(tmp_path, glyphs_small_dir, capsys):
+def test_evolve_writes_history_curve_and_resumes(tmp_path, glyphs_small_dir, capsys, write_recipe):
     out = tmp_path / "run"
     # `--set generations=2` overrides the recipe's 5; `--generations`, when given, wins.
-    argv = ["evolve", _recipe(tmp_path, generations=5), "--output", str(out), "--data-dir",
+    argv = ["evolve", write_recipe(TINY, generations=5), "--output", str(out), "--data-dir",
             glyphs_small_dir, "--set", "generations=2"]
     assert cli.main(argv) == 0
     report = json.loads((out / "history.json").read_text())
@@ -33,7 +27,7 @@ def test_evolve_writes_history_curve_and_resumes(tmp_path, glyphs_small_dir, cap
     assert [row["generation"] for row in history] == [0, 1, 2, 3]
 
 
-def test_bad_recipes_exit_2(tmp_path, capsys):
+def test_bad_recipes_exit_2(tmp_path, capsys, write_recipe):
     for changes, fragment in (({"generations": 0}, "`generations` must be a positive integer"),
                               ({"environment": "chess"}, "`environment` must be"),
                               ({"alpha": "high"}, "`alpha` must be a number in [0, 1]"),
@@ -59,19 +53,20 @@ def test_bad_recipes_exit_2(tmp_path, capsys):
                                 "reward_weighting": "awr"},
                                "`unrewarded_fraction` needs a `reward_weighting` that gives "
                                "reward-0 rows no weight")):
-        assert cli.main(["evolve", _recipe(tmp_path, **changes),
+        assert cli.main(["evolve", write_recipe(TINY, **changes),
                          "--output", str(tmp_path / "out")]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and fragment in err[0], err
     assert not (tmp_path / "out").exists()
 
 
-def test_unrewarded_images_and_an_alpha_cosine_over_the_loop(tmp_path, glyphs_small_dir):
+def test_unrewarded_images_and_an_alpha_cosine_over_the_loop(tmp_path, glyphs_small_dir,
+                                                             write_recipe):
     import numpy as np
 
     from keras_selfevo.recipes import evolve as recipes
 
-    recipe = _recipe(tmp_path, model_args={"filters": 4, "units": 8,
+    recipe = write_recipe(TINY, model_args={"filters": 4, "units": 8,
                                            "self_task": "consistency", "confidence": 0.5},
                      pretrain_epochs=0, baseline=False, rewarded_fraction=0.5,
                      unrewarded_fraction=0.5, alpha=0.0, alpha_end=0.4,
@@ -83,30 +78,30 @@ def test_unrewarded_images_and_an_alpha_cosine_over_the_loop(tmp_path, glyphs_sm
     np.testing.assert_allclose(logged, [np.mean(alpha[:4]), np.mean(alpha[4:])], atol=1e-6)
 
 
-def test_evolve_learning_rate_is_used_by_the_loop_not_by_pretraining(tmp_path):
+def test_evolve_learning_rate_is_used_by_the_loop_not_by_pretraining(tmp_path, write_recipe):
     import numpy as np
 
     from keras_selfevo import zoo
     from keras_selfevo.recipes import evolve as recipes
 
     config = recipes.load_evolve_recipe(
-        _recipe(tmp_path, learning_rate=0.01, evolve_learning_rate=0.001))
+        write_recipe(TINY, learning_rate=0.01, evolve_learning_rate=0.001))
     model = zoo.build("mnist_cnn", filters=4, units=8, num_classes=3, input_shape=(28, 28, 1))
-    recipes._recompile(model, config, 1.0, pretraining=True)
+    recipes.recompile(model, config, 1.0, pretraining=True)
     assert np.isclose(float(model.optimizer.learning_rate), 0.01)
-    recipes._recompile(model, config, 0.5)
+    recipes.recompile(model, config, 0.5)
     assert np.isclose(float(model.optimizer.learning_rate), 0.001)
-    unset = recipes.load_evolve_recipe(_recipe(tmp_path, learning_rate=0.01))
-    recipes._recompile(model, unset, 0.5)
+    unset = recipes.load_evolve_recipe(write_recipe(TINY, learning_rate=0.01))
+    recipes.recompile(model, unset, 0.5)
     assert np.isclose(float(model.optimizer.learning_rate), 0.01)
 
 
-def test_a_pretrained_checkpoint_with_group_relative_weighting(tmp_path):
+def test_a_pretrained_checkpoint_with_group_relative_weighting(tmp_path, write_recipe):
     from keras_selfevo import zoo
 
     checkpoint = tmp_path / "lm.keras"
     zoo.build("char_rnn", vocabulary="0123456789+=", units=8, seed=0).save(checkpoint)
-    recipe = _recipe(tmp_path, environment="generation", model="char_rnn",
+    recipe = write_recipe(TINY, environment="generation", model="char_rnn",
                      dataset="selfevo_text/arithmetic", model_args={},
                      pretrained=str(checkpoint), reward_weighting="rloo", keep="all",
                      samples_per_generation=8, samples_per_observation=4, batch_size=8,

@@ -32,10 +32,9 @@ def test_meta_train_recipe_writes_results_and_learner(tmp_path, capsys):
         ({"model_args": [64]}, "`model_args` must be an object"),
     ],
 )
-def test_bad_recipe_is_a_clear_error(tmp_path, config, message):
-    (tmp_path / "config.json").write_text(json.dumps(config))
+def test_bad_recipe_is_a_clear_error(write_recipe, config, message):
     with pytest.raises(ValueError, match=message):
-        recipes.load_recipe(str(tmp_path))
+        recipes.load_recipe(write_recipe(config))
 
 
 def test_cli_reports_bad_recipes_in_one_line(tmp_path, capsys):
@@ -45,12 +44,11 @@ def test_cli_reports_bad_recipes_in_one_line(tmp_path, capsys):
     assert cli.main(["meta-train", RECIPE, "--algorithm", "sgd"]) == 2
 
 
-def test_model_args_reach_the_builder(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps(
+def test_model_args_reach_the_builder(write_recipe):
+    config = recipes.load_recipe(write_recipe(
         {"task": "episodes", "model": "conv4", "ways": 3,
          "model_args": {"filters": 4, "downsample": "stride"}}))
-    config = recipes.load_recipe(str(tmp_path))
-    net = recipes._learner(config).model
+    net = recipes.build_learner(config).model
     assert net.output_shape == (None, 3)
     assert [layer.name for layer in net.layers][-2] == "mean"
     assert net.get_layer("block0").strides == 2 and net.get_layer("block0").filters == 4
@@ -67,5 +65,5 @@ def test_text_recipe_meta_trains_a_gpt_on_plays_and_scores_held_out_plays(tmp_pa
     assert scores["1_step"]["tasks"] == 8
     assert 0 < scores["10_step"]["nats_per_char"] < scores["1_step"]["nats_per_char"] + 1
     assert "nats/char" in capsys.readouterr().out
-    learner = recipes._learner(recipes.load_recipe(recipe))
+    learner = recipes.build_learner(recipes.load_recipe(recipe))
     assert learner.task_output == "self" and learner.model.block_size == 64

@@ -20,12 +20,6 @@ TINY = {
 }
 
 
-def _recipe(tmp_path, **changes) -> str:
-    folder = tmp_path / "recipe"
-    folder.mkdir(exist_ok=True)
-    (folder / "config.json").write_text(json.dumps({**TINY, **changes}))
-    return str(folder)
-
 
 def test_labeled_subset_is_stratified_seeded_and_keeps_one_per_class():
     labels = np.repeat(np.arange(4), [50, 30, 10, 3])
@@ -81,8 +75,8 @@ def test_unlabeled_images_carry_no_label_and_no_reward():
     np.testing.assert_array_equal(y["policy"], [[0, 0, 1], [0, 0, 0], [1, 0, 0]])
 
 
-def test_recipe_with_few_labels_trains_on_mixed_batches(tmp_path, glyphs_small_dir):
-    result = recipes.train(_recipe(tmp_path), str(tmp_path / "run"), data_dir=glyphs_small_dir,
+def test_recipe_with_few_labels_trains_on_mixed_batches(tmp_path, glyphs_small_dir, write_recipe):
+    result = recipes.train(write_recipe(TINY), str(tmp_path / "run"), data_dir=glyphs_small_dir,
                            verbose=0)
     # 400 training images, 40 labeled: 360 unlabeled in batches of 32 → 11 steps an epoch.
     assert len(result["history"]["loss"]) == 2
@@ -97,10 +91,11 @@ def test_recipe_with_few_labels_trains_on_mixed_batches(tmp_path, glyphs_small_d
     ({"reward_weighting": "awr"}, "`labeled_fraction` needs `reward_weighting`='raw'"),
     ({"labeled_per_batch": 40}, "`labeled_per_batch`=40 must be less than `batch_size`=40"),
 ])
-def test_bad_few_label_settings_name_the_key(tmp_path, glyphs_small_dir, changes, message):
+def test_bad_few_label_settings_name_the_key(tmp_path, glyphs_small_dir, changes, message,
+                                             write_recipe):
     out = tmp_path / "run"
     with pytest.raises(ValueError, match=message):
-        recipes.train(_recipe(tmp_path, **changes), str(out), data_dir=glyphs_small_dir,
+        recipes.train(write_recipe(TINY, **changes), str(out), data_dir=glyphs_small_dir,
                       verbose=0)
     assert not out.exists()
 
@@ -110,7 +105,8 @@ def test_the_shipped_recipe_trains_on_a_subset_of_the_real_digits(tmp_path):
     settings = {"max_train_examples": 300, "labeled_fraction": 0.1}
     result = recipes.train(recipe, str(tmp_path / "run"), epochs=1, data_dir=str(tmp_path),
                            overrides=settings, verbose=0)
-    config = recipes.load_train_recipe(recipe, data_dir=str(tmp_path), epochs=1, **settings)
+    config = recipes.load_train_recipe(recipe, {"data_dir": str(tmp_path), "epochs": 1,
+                                                **settings})
     train_arrays = data.read_data(config)[0]
     assert 25 <= train_arrays["labeled"].sum() <= 35
     steps = int((~train_arrays["labeled"]).sum()) // 48  # 48 unlabeled images a batch

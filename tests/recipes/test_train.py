@@ -24,12 +24,6 @@ TINY = {
 }
 
 
-def _recipe(tmp_path, **changes) -> str:
-    folder = tmp_path / "recipe"
-    folder.mkdir(exist_ok=True)
-    (folder / "config.json").write_text(json.dumps({**TINY, **changes}))
-    return str(folder)
-
 
 def _command(recipe, output, data_dir, *extra):
     return [sys.executable, "-m", "keras_selfevo.cli", "train", recipe, "--output", str(output),
@@ -41,9 +35,10 @@ def _digest(stdout: str) -> str:
                 if line.startswith("[train] weights sha256"))
 
 
-def test_train_writes_checkpoint_history_curve_and_logs(tmp_path, glyphs_small_dir, capsys):
+def test_train_writes_checkpoint_history_curve_and_logs(tmp_path, glyphs_small_dir, capsys,
+                                                        write_recipe):
     out = tmp_path / "run"
-    assert cli.main(["train", _recipe(tmp_path), "--output", str(out), "--data-dir",
+    assert cli.main(["train", write_recipe(TINY), "--output", str(out), "--data-dir",
                      glyphs_small_dir, "--epochs", "2", "--set", "batch_size=20",
                      "--set", "epochs=7"]) == 0  # --epochs wins over --set epochs
     history = json.loads((out / "history.json").read_text())
@@ -74,9 +69,9 @@ def test_train_writes_checkpoint_history_curve_and_logs(tmp_path, glyphs_small_d
     (["--batch-size", "100000"], {}, "`batch_size`=100000 is larger than the 400"),
 ])
 def test_bad_recipe_or_flags_exit_2_with_one_line_and_write_nothing(
-        tmp_path, glyphs_small_dir, capsys, argv, changes, fragment):
+        tmp_path, glyphs_small_dir, capsys, argv, changes, fragment, write_recipe):
     out = tmp_path / "run"
-    code = cli.main(["train", _recipe(tmp_path, **changes), "--output", str(out),
+    code = cli.main(["train", write_recipe(TINY, **changes), "--output", str(out),
                      "--data-dir", glyphs_small_dir, *argv])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and fragment in err[0], err
@@ -120,8 +115,8 @@ def _free_ports(count):
 
 
 @pytest.mark.slow
-def test_two_workers_train_together(tmp_path, glyphs_small_dir):
-    recipe = _recipe(tmp_path, epochs=2, batch_size=40)
+def test_two_workers_train_together(tmp_path, glyphs_small_dir, write_recipe):
+    recipe = write_recipe(TINY, epochs=2, batch_size=40)
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
     out = tmp_path / "shared"
     processes = []
@@ -149,9 +144,9 @@ def test_two_workers_train_together(tmp_path, glyphs_small_dir):
 
 
 @pytest.mark.slow
-def test_resume_after_a_kill_or_a_torn_backup_matches_an_uninterrupted_run(tmp_path,
-                                                                           glyphs_small_dir):
-    recipe = _recipe(tmp_path, epochs=6, batch_size=40, deterministic=True)
+def test_resume_after_a_kill_or_a_torn_backup_matches_an_uninterrupted_run(
+        tmp_path, glyphs_small_dir, write_recipe):
+    recipe = write_recipe(TINY, epochs=6, batch_size=40, deterministic=True)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     full = _run(_command(recipe, tmp_path / "full", glyphs_small_dir, "--strategy", "default"),
                 env)
@@ -185,9 +180,10 @@ def test_resume_after_a_kill_or_a_torn_backup_matches_an_uninterrupted_run(tmp_p
     assert _digest(resumed.stdout) == _digest(full.stdout)
 
 
-def test_alpha_end_decays_alpha_along_a_cosine_over_the_run(tmp_path, glyphs_small_dir):
+def test_alpha_end_decays_alpha_along_a_cosine_over_the_run(tmp_path, glyphs_small_dir,
+                                                            write_recipe):
     out = tmp_path / "run"
-    result = recipes.train(_recipe(tmp_path, alpha=0.4, alpha_end=0.0), str(out),
+    result = recipes.train(write_recipe(TINY, alpha=0.4, alpha_end=0.0), str(out),
                            data_dir=glyphs_small_dir, epochs=2, verbose=0)
     alphas = result["history"]["alpha"]
     # 400 training images, batch 40: 10 steps per epoch, 20 in all; the log is the mean of
@@ -196,5 +192,5 @@ def test_alpha_end_decays_alpha_along_a_cosine_over_the_run(tmp_path, glyphs_sma
     expected = [np.mean(alpha[:10]), np.mean(alpha[10:])]
     np.testing.assert_allclose(alphas, expected, atol=1e-6)
     with pytest.raises(ValueError, match="`alpha_end` must be a number in"):
-        recipes.train(_recipe(tmp_path, alpha_end=1.5), str(tmp_path / "bad"),
+        recipes.train(write_recipe(TINY, alpha_end=1.5), str(tmp_path / "bad"),
                       data_dir=glyphs_small_dir, verbose=0)

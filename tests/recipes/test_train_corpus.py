@@ -43,11 +43,11 @@ def test_windows_are_deterministic_and_resume_where_they_stopped():
     np.testing.assert_array_equal(y["self"], x + 1)  # the target is the next id
 
 
-def test_a_corpus_recipe_needs_steps_and_a_window(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps(
-        {"model": "gpt", "dataset": "selfevo_shakespeare", "sequence_length": 64}))
+def test_a_corpus_recipe_needs_steps_and_a_window(write_recipe):
+    recipe = write_recipe({"model": "gpt", "dataset": "selfevo_shakespeare",
+                           "sequence_length": 64})
     with pytest.raises(ValueError, match="set `steps_per_epoch` and `sequence_length`"):
-        train.load_train_recipe(str(tmp_path))
+        train.load_train_recipe(recipe)
 
 
 def test_steps_per_execution_must_divide_the_epoch(tmp_path, capsys):
@@ -61,9 +61,9 @@ def test_steps_per_execution_must_divide_the_epoch(tmp_path, capsys):
 
 def test_bad_optimizer_values_name_the_key(tmp_path):
     with pytest.raises(ValueError, match="the command line: `beta_2` must be a number in"):
-        train.load_train_recipe(RECIPE, beta_2=1.5)
+        train.load_train_recipe(RECIPE, {"beta_2": 1.5})
     with pytest.raises(ValueError, match="`optimizer` must be one of"):
-        train.load_train_recipe(RECIPE, optimizer="sgd")
+        train.load_train_recipe(RECIPE, {"optimizer": "sgd"})
 
 
 @pytest.mark.parametrize("steps_per_execution", [1, 4])

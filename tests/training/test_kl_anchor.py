@@ -67,13 +67,12 @@ def test_the_anchor_starts_at_zero_and_pulls_back():
     assert "kl" not in free.history.history
 
 
-def test_two_replicas_equal_one_device(two_cpus):
+def test_two_replicas_equal_one_device(one_and_two_replicas):
     x, y = batch(n=16, sequence=True)
     reference = [np.array(w) for w in build(1, True).trainable_weights]
     initial = build(0, True).get_weights()
-    results = []
-    for name in ("default", "mirrored"):
-        strategy = kse.distribute.get_strategy(name)
+
+    def step(strategy):
         with strategy.scope():
             model = build(0, True)
             model.set_weights(initial)
@@ -81,8 +80,9 @@ def test_two_replicas_equal_one_device(two_cpus):
                           reward_weighting="awr", kl_beta=0.5)
         model.set_reference(reference)
         logs = model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0).history
-        results.append((model.get_weights(), logs))
-    (single, single_logs), (replicated, replicated_logs) = results
+        return model.get_weights(), logs
+
+    (single, single_logs), (replicated, replicated_logs) = one_and_two_replicas(step)
     assert single_logs["kl"][0] > 1e-3
     for a, b in zip(single, replicated):
         np.testing.assert_allclose(a, b, atol=1e-5)

@@ -79,7 +79,7 @@ def test_pseudo_labels_count_the_confident_rows_and_none_means_no_self_loss():
 
 
 
-def test_two_replicas_equal_one_device(two_cpus):
+def test_two_replicas_equal_one_device(one_and_two_replicas):
     """The pseudo-label loss is a mean over the global batch's confident rows."""
     from tests.training.test_self_evolving_distributed import one_step, skewed_batch
 
@@ -88,11 +88,10 @@ def test_two_replicas_equal_one_device(two_cpus):
     confident = build()(x)["mask"].numpy()[:, 0]
     assert confident[:8].sum() != confident[8:].sum()  # the replicas' counts differ
     settings = dict(alpha=1.0, masked_self_loss=True)
-    single, single_logs = one_step(build, kse.distribute.get_strategy("default"), settings,
-                                   x, None, sample_weight)
     initial = build().get_weights()
-    replicated, replicated_logs = one_step(build, kse.distribute.get_strategy("mirrored"),
-                                           settings, x, None, sample_weight, init=initial)
+    (single, single_logs), (replicated, replicated_logs) = one_and_two_replicas(
+        lambda strategy: one_step(build, strategy, settings, x, None, sample_weight,
+                                  init=initial))
     assert max(np.abs(a - b).max() for a, b in zip(single.get_weights(), initial)) > 1e-4
     for a, b in zip(single.get_weights(), replicated.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-5)

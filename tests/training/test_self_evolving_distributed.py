@@ -65,17 +65,14 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_two_replicas_equal_one_device(two_cpus, case):
+def test_two_replicas_equal_one_device(one_and_two_replicas, case):
     x, y, sample_weight = skewed_batch()
     build = build_masked_model if case == "masked_self_loss" else build_tiny_model
     compile_kwargs = dict(alpha=0.4, **CASES[case])
-    default = kse.distribute.get_strategy("default")
-    mirrored = kse.distribute.get_strategy("mirrored")
-    assert mirrored.num_replicas_in_sync == 2
-    single, single_logs = one_step(build, default, compile_kwargs, x, y, sample_weight)
     initial = build().get_weights()
-    replicated, replicated_logs = one_step(
-        build, mirrored, compile_kwargs, x, y, sample_weight, init=initial)
+    (single, single_logs), (replicated, replicated_logs) = one_and_two_replicas(
+        lambda strategy: one_step(build, strategy, compile_kwargs, x, y, sample_weight,
+                                  init=initial))
     moved = [np.abs(a - b).max() for a, b in zip(single.get_weights(), initial)]
     assert max(moved) > 1e-3  # the step did something
     for a, b in zip(single.get_weights(), replicated.get_weights()):

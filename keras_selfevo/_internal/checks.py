@@ -7,7 +7,7 @@ work, so an error message always reads the same: ``` `name` must be …, got val
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 
@@ -94,3 +94,25 @@ def one_of(value: Any, name: str, choices: Iterable[Any]) -> Any:
     if value not in choices:
         raise ValueError(f"`{name}` must be one of {choices}, got {value!r}.")
     return value
+
+
+def lookup(table: Mapping[str, Any] | Iterable[str], key: Any, name: str,
+           alternatives: str = "", kind: str = "") -> Any:
+    """``table[key]``, or a ``ValueError`` naming ``name`` and the known names.
+
+    For a collection of names, ``key`` itself. The package's one "unknown name" error:
+    ``Unknown [kind ]`name`=key; `name` must be one of [...]``.
+
+    Args:
+        table: Names and what they stand for, or just the names.
+        key: The name given.
+        name: The argument's name, for the message.
+        alternatives: What else the argument accepts, e.g. ``", a RewardWeighting or a
+            callable"``, appended to the list of names.
+        kind: What the names are, e.g. ``"zoo model"``.
+    """
+    if isinstance(key, str) and key in table:
+        return table[key] if isinstance(table, Mapping) else key
+    prefix = f"Unknown {kind} " if kind else "Unknown "
+    raise ValueError(f"{prefix}`{name}`={key!r}; `{name}` must be one of {sorted(table)}"
+                     f"{alternatives}.")

@@ -2,7 +2,7 @@
 
 ``tensorflow_probability`` and ``keras_hub`` add about 1.2 s to every start of the package
 (the CLI, a fresh-process check, a notebook kernel) while most commands never touch them.
-``from keras_selfevo._lazy import tfp`` gives an object whose attributes are the module's,
+``from keras_selfevo._internal.lazy import tfp`` gives an object whose attributes are the module's,
 imported on the first attribute access.
 """
 

@@ -1,4 +1,8 @@
-"""Load a ``.keras`` checkpoint for export: safe mode, every class of the package registered."""
+"""Load a ``.keras`` checkpoint in safe mode, with a clear error for a file that is not one.
+
+Every Keras class of the package is registered when ``keras_selfevo`` is imported, so any
+model the package saves loads here.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,6 @@ import os
 import zipfile
 
 import keras
-
-# Importing the modules that define the package's Keras classes registers them.
-import keras_selfevo.layers  # noqa: F401
-import keras_selfevo.meta  # noqa: F401
-import keras_selfevo.training  # noqa: F401
-import keras_selfevo.zoo  # noqa: F401
 
 
 def load_checkpoint(path: str) -> keras.Model:

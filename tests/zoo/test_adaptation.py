@@ -94,7 +94,7 @@ def test_cli_adapts_a_saved_model_and_writes_the_result(tmp_path, capsys):
     assert report["after_nats_per_char"] < report["before_nats_per_char"]
     assert f"{report['before_nats_per_char']:.4f} -> {report['after_nats_per_char']:.4f}" in printed
     assert digest(saved) == original  # the given model is only read
-    reloaded = kse.export.load_checkpoint(str(out / "model.keras"))
+    reloaded = kse.zoo.load_checkpoint(str(out / "model.keras"))
     held = kse.data.text.encode_stream(TEXT, VOCABULARY)[report["train_chars"]:]
     assert reloaded.nats_per_char(held, 16) == pytest.approx(report["after_nats_per_char"],
                                                              rel=1e-5)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
-from keras_selfevo import _checks
+from keras_selfevo._internal import checks as _checks
 from keras_selfevo.data import language_data, text
 from keras_selfevo.meta.meta_learner import MetaLearner
 from keras_selfevo.zoo.language_model import LanguageModel

@@ -1,0 +1,1 @@
+"""The package's private helpers: argument checks, files, processes, plots, Keras internals."""
