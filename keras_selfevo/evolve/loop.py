@@ -189,6 +189,9 @@ class SelfEvolution:
                 raise ValueError(f"`environment` has no `{name}` method (see "
                                  "keras_selfevo.evolve.Environment; EnvironmentBase gives "
                                  "the optional ones defaults).")
+        check = getattr(environment, "check_model", None)
+        if callable(check):
+            check(model)
         self.geometry = LoopGeometry(samples_per_generation, samples_per_observation,
                                      epochs_per_generation, batch_size, keep, replay)
         _checks.one_of(restart, "restart", ("continue", "base"))
@@ -260,7 +263,22 @@ class SelfEvolution:
         # Added rows (corpus lines) come after the samples: trimming keeps whole groups.
         # Corpus lines score alike, so their groups weigh 0 and they train the self-loss.
         whole = len(x) - len(x) % self.group_size
-        return x[:whole], {key: value[:whole] for key, value in y.items()}
+        x, y = x[:whole], {key: value[:whole] for key, value in y.items()}
+        if "old_log_prob" in getattr(self.model.reinforce_loss, "target_keys", ()):
+            y["old_log_prob"] = self._log_probabilities(x, y["policy"])
+        return x, y
+
+    def _log_probabilities(self, x: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """``log pi(a | x)`` of the rows' actions under the weights that sampled them.
+
+        A clipped reinforce loss (``clip_epsilon``) measures how far each update moved the
+        policy from these.
+        """
+        if not len(x):
+            return np.zeros(actions.shape[:-1], np.float32)
+        out = self.model.predict(x, batch_size=self.batch_size, verbose=0)
+        policy = out["policy"] if isinstance(out, dict) else out
+        return -self.model.reinforce_loss.negative_log_likelihood(actions, policy).numpy()
 
     # ------------------------------------------------------------------------- the run
     def run(self, generations: int, callbacks: Sequence[keras.callbacks.Callback] = (),

@@ -91,9 +91,7 @@ def export_for_serving(
     *,
     overwrite: bool = False,
     verify: bool = True,
-    generate_length: int = 32,
-    temperature: float = 1.0,
-    top_k: int | None = None,
+    generate_length: int = 256,
 ) -> ExportReport:
     """Write ``model`` as ``base_dir/<version>/`` for TF Serving, then verify it.
 
@@ -104,9 +102,8 @@ def export_for_serving(
         version: A positive integer; ``None`` takes the next free one.
         overwrite: Replace an existing version (otherwise that is an error).
         verify: Reload in a fresh process and compare every signature with the model.
-        generate_length: Tokens the ``generate`` signature samples (CharRNN).
-        temperature: Sampling temperature of ``generate`` (0: greedy).
-        top_k: Top-k of ``generate`` (``None``: all tokens).
+        generate_length: For language models, the most tokens a ``generate`` request may
+            ask for (its ``length`` input; the sampling settings are inputs too).
 
     Returns:
         An :class:`ExportReport`; ``report.ok`` is False when verification failed.
@@ -126,7 +123,7 @@ def export_for_serving(
     if version is not None and os.path.exists(os.path.join(base_dir, str(version))) and (
             not overwrite):
         raise _exists(version, os.path.join(base_dir, str(version)))
-    signatures = serving_signatures(model, generate_length, temperature, top_k)
+    signatures = serving_signatures(model, generate_length)
     try:
         os.makedirs(base_dir, exist_ok=True)
     except OSError as error:

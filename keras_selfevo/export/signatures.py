@@ -34,12 +34,15 @@ def named_outputs(model: keras.Model, raw: Any) -> dict[str, tf.Tensor]:
     return {"logits": raw, "probabilities": tf.nn.softmax(raw, axis=-1)}
 
 
-def serving_signatures(model: keras.Model, generate_length: int = 32, temperature: float = 1.0,
-                       top_k: int | None = None) -> dict[str, ServingSignature]:
-    """The model's declared signatures, or the default ones of a plain Keras model."""
+def serving_signatures(model: keras.Model,
+                       generate_length: int = 32) -> dict[str, ServingSignature]:
+    """The model's declared signatures, or the default ones of a plain Keras model.
+
+    ``generate_length``: for models that sample, the most tokens a request may ask for.
+    """
     declared = getattr(model, "serving_signatures", None)
     if callable(declared):
-        return declared(generate_length=generate_length, temperature=temperature, top_k=top_k)
+        return declared(generate_length=generate_length)
     # Looked up at call time, so the serving graph and the reference share one definition.
     return predict_signatures(model, input_specs(model), lambda raw: named_outputs(model, raw))
 
@@ -49,18 +52,19 @@ def sample_inputs(model: keras.Model, batch: int = 3, time: int = 6, seed: int =
                   ) -> dict[str, dict[str, np.ndarray]]:
     """A random batch for each signature's inputs: floats in [0, 1], valid token ids.
 
-    ``signatures``: the ones to feed (default: the model's, built here).
+    A signature's own ``examples`` give the inputs it names. ``signatures``: the ones to
+    feed (default: the model's, built here).
     """
     rng = np.random.default_rng(seed)
     vocab = int(getattr(model, "vocab_size", 2) or 2)
     result = {}
-    for name, signature in (signatures or serving_signatures(model, 1, 0.0, None)).items():
-        arrays = {}
+    for name, signature in (signatures or serving_signatures(model)).items():
+        arrays = dict(signature.examples(rng, batch)) if signature.examples else {}
         for spec in signature.input_specs:
             shape = [batch] + [time if d is None else d for d in spec.shape[1:]]
-            if spec.name == "seed":
-                arrays[spec.name] = rng.integers(0, 2**31 - 1, size=shape).astype(np.int32)
-            elif spec.dtype == tf.string:
+            if spec.name in arrays:
+                continue
+            if spec.dtype == tf.string:
                 characters = list(getattr(model, "vocabulary", None) or "ab")
                 arrays[spec.name] = np.array(["".join(rng.choice(characters, time))
                                               for _ in range(int(np.prod(shape)))],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 
 from keras_selfevo._internal import checks as _checks
@@ -80,6 +82,24 @@ class RecurrentBlock(keras.layers.Layer):
                 state = [state]
             h = layer(h, initial_state=state, training=training)
         return h
+
+    def initial_states(self, batch_size: Any) -> list:
+        """Zero states for :meth:`step`: one per layer (a list ``[h]``, or ``[h, c]`` for LSTM)."""
+        return [layer.cell.get_initial_state(batch_size) for layer in self.recurrent_layers]
+
+    def step(self, token_ids: Any, states: list) -> tuple[Any, list]:
+        """One time step: token ids ``[batch]`` and the layers' states → output and new states.
+
+        The same computation as :meth:`call` at one position (inference, no dropout), so a
+        sequence run step by step gives ``call``'s outputs: a sampler carries the states
+        instead of re-running the layers over the whole prefix for every new token.
+        """
+        h = self.embedding(token_ids)
+        new_states = []
+        for layer, state in zip(self.recurrent_layers, states):
+            h, state = layer.cell(h, state, training=False)
+            new_states.append(state)
+        return h, new_states
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.units,)

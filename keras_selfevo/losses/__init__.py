@@ -11,6 +11,7 @@ counts masks across replicas.
 
 from keras_selfevo.losses.reinforce_loss import (
     REINFORCE_LOSSES,
+    LogLikelihoodReinforceLoss,
     ReinforceLoss,
     SquaredReinforceLoss,
     get_reinforce_loss,
@@ -47,6 +48,7 @@ __all__ = [
     "CallableWeighting",
     "FilterWeighting",
     "GroupRelativeWeighting",
+    "LogLikelihoodReinforceLoss",
     "NextTokenSelfLoss",
     "NormalizedWeighting",
     "REINFORCE_LOSSES",

@@ -124,7 +124,8 @@ FIELDS: dict[str, Field] = {
                               "are scored each generation)", schema.non_negative_int),
     "corpus_fraction": Field(0.0, schema.NUMBER, "a number in [0, 1]", schema.unit_interval),
     "baseline": Field(True, (bool,), "true or false"),
-    "self_loss": schema.SELF_LOSS,
+    **schema.LOSSES,
+    "jit_compile": Field(False, (bool,), "true or false (compile the train steps with XLA)"),
 }
 # Weightings under which the bandit's reward-0 rows (wrong guesses, unrewarded images) weigh 0.
 ZERO_REWARD_NEUTRAL = ("raw", "normalized", "grpo", "rloo")
@@ -181,6 +182,10 @@ def compiled_model(config: dict[str, Any], environment: Environment,
     """
     if config["pretrained"]:
         model = load_checkpoint(config["pretrained"])
+        try:
+            environment.check_model(model)
+        except ValueError as error:
+            raise ValueError(f"`pretrained` ({config['pretrained']}): {error}") from None
     else:
         model = zoo.build(config["model"],
                           **schema.model_arguments(config, environment.model_arguments()))
@@ -201,10 +206,11 @@ def recompile(model: keras.Model, config: dict[str, Any], alpha: Any,
     weighting: Any = config["reward_weighting"]
     if weighting == "filter" and config["reward_threshold"] is not None:
         weighting = FilterWeighting(threshold=float(config["reward_threshold"]))
-    model.compile(**schema.self_loss_argument(config), optimizer=keras.optimizers.Adam(rate),
+    model.compile(**schema.loss_arguments(config), optimizer=keras.optimizers.Adam(rate),
                   alpha=alpha, reward_weighting=weighting,
                   masked_self_loss=model.has_mask_output,
-                  kl_beta=0.0 if pretraining else config["kl_beta"])
+                  kl_beta=0.0 if pretraining else config["kl_beta"],
+                  jit_compile=config["jit_compile"])
 
 
 def _pretrain(model: keras.Model, config: dict[str, Any], environment: Environment) -> None:
@@ -249,9 +255,9 @@ def evolve(recipe_dir: str, output: str | None = None, *, generations: int | Non
         schema.check_resume(output, "generations", False, "earlier run")
     keras.utils.set_random_seed(config["seed"])
     environment = ENVIRONMENTS[config["environment"]](config)
-    os.makedirs(output, exist_ok=True)
     start = time.perf_counter()
     model = compiled_model(config, environment, _loop_alpha(config, environment))
+    os.makedirs(output, exist_ok=True)  # every input is checked and the model built
     if not resume and not config["pretrained"]:
         _pretrain(model, config, environment)
     before = environment.final_report(model, config["temperature"], config["seed"])

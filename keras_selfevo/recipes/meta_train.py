@@ -164,8 +164,8 @@ def meta_train(recipe_dir: str, output: str | None = None,
     """
     config = load_recipe(recipe_dir, overrides)
     output = schema.output_folder(recipe_dir, output, config["algorithm"])
-    os.makedirs(output, exist_ok=True)
     learner = build_learner(config)
+    os.makedirs(output, exist_ok=True)  # the recipe and the model are checked
     metrics = ["sparse_categorical_accuracy"] if config["task"] == "episodes" else None
     learner.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]),
                     steps_per_execution=config["steps_per_execution"], metrics=metrics)

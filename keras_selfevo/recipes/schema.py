@@ -18,7 +18,8 @@ from typing import Any
 
 from keras_selfevo import zoo
 from keras_selfevo._internal import checks as _checks
-from keras_selfevo.losses import SELF_LOSSES
+from keras_selfevo.losses import REINFORCE_LOSSES, SELF_LOSSES, LogLikelihoodReinforceLoss
+from keras_selfevo.losses.reinforce_loss import NORMALIZATIONS
 
 NUMBER = (int, float)
 OPTIONAL_NUMBER = (int, float, type(None))
@@ -100,9 +101,29 @@ SELF_LOSS = Field(None, OPTIONAL_STR, f"one of {SELF_LOSSES} or null (the model'
                   lambda value, key: value is None or _checks.one_of(value, key, SELF_LOSSES))
 
 
-def self_loss_argument(config: dict[str, Any]) -> dict[str, Any]:
-    """``{"self_loss": ...}`` for ``compile`` when the recipe sets one, else ``{}``."""
-    return {} if config["self_loss"] is None else {"self_loss": config["self_loss"]}
+# The loss keys of the commands that compile a SelfEvolvingModel.
+LOSSES = {
+    "self_loss": SELF_LOSS,
+    "reinforce_loss": Field("squared", (str,), f"one of {REINFORCE_LOSSES}",
+                            one_of(*REINFORCE_LOSSES)),
+    "reinforce_normalize": Field("sequence", (str,), f"one of {NORMALIZATIONS} (what a "
+                                 "sequence's log-likelihood term is a mean over)",
+                                 one_of(*NORMALIZATIONS)),
+    "clip_epsilon": Field(None, OPTIONAL_NUMBER, "a positive number or null (the "
+                          "log-likelihood's PPO clip range)", positive_number),
+}
+
+
+def loss_arguments(config: dict[str, Any]) -> dict[str, Any]:
+    """``compile``'s ``self_loss`` (when the recipe sets one) and ``reinforce_loss``."""
+    arguments: dict[str, Any] = {}
+    if config["self_loss"] is not None:
+        arguments["self_loss"] = config["self_loss"]
+    arguments["reinforce_loss"] = config["reinforce_loss"]
+    if config["reinforce_loss"] == LogLikelihoodReinforceLoss.name:
+        arguments["reinforce_loss"] = LogLikelihoodReinforceLoss(
+            normalize=config["reinforce_normalize"], clip_epsilon=config["clip_epsilon"])
+    return arguments
 
 
 COMMON = {

@@ -63,7 +63,7 @@ FIELDS: dict[str, Field] = {
     "reward_weighting": Field("raw", (str,), f"one of {tuple(WEIGHTINGS)}",
                               schema.one_of(*WEIGHTINGS)),
     "masked_self_loss": Field(False, (bool,), "true or false"),
-    "self_loss": schema.SELF_LOSS,
+    **schema.LOSSES,
     "metrics": Field([], (list,), "a list of metric names"),
     "steps_per_execution": Field(1, (int,), "a positive integer", schema.positive_int),
     "steps_per_epoch": Field(None, schema.OPTIONAL_INT, "a positive integer or null (the "
@@ -169,7 +169,7 @@ def build_model(config: dict[str, Any], info: dict[str, Any],
         if not total_steps:
             raise ValueError("`alpha_end` needs the run's length (`total_steps`).")
         alpha = CosineAlpha(alpha, float(config["alpha_end"]), total_steps)
-    model.compile(**schema.self_loss_argument(config), optimizer=optimizer,
+    model.compile(**schema.loss_arguments(config), optimizer=optimizer,
                   alpha=alpha, reward_weighting=config["reward_weighting"],
                   masked_self_loss=config["masked_self_loss"], metrics=config["metrics"] or None,
                   steps_per_execution=config["steps_per_execution"],
@@ -185,18 +185,27 @@ def _backup_readable(weights: str, metadata: str) -> bool:
         return False
 
 
-def _recover_backup(backup: str) -> None:
+def _recover_backup(backup: str, output: str) -> None:
     """Fall back to the backup before the last one when the last is damaged.
 
     BackupAndRestore keeps two (``double_checkpoint=True``); a write cut off by a kill leaves
-    the last one unreadable, and the one before it is restored in its place.
+    the last one unreadable, and the one before it is restored in its place. When both are
+    damaged the run cannot resume: a ``ValueError`` names the file and says how to go on.
     """
     weights = os.path.join(backup, "latest.weights.h5")
     metadata = os.path.join(backup, "training_metadata.json")
     if not os.path.isdir(backup) or _backup_readable(weights, metadata):
         return
     if not _backup_readable(weights + ".bkp", metadata + ".bkp"):
-        return  # nothing better to offer; the metadata check names the file
+        if not os.path.isfile(weights):
+            return  # no weights saved yet: the run starts from its first epoch
+        checkpoint = os.path.join(output, "checkpoint.keras")
+        saved = (f" Its last epoch's model, {checkpoint!r}, is intact: load it with "
+                 "keras.saving.load_model." if os.path.isfile(checkpoint) else "")
+        raise ValueError(f"`--resume`: the backup {weights!r} (and the one before it) is "
+                         f"damaged (a write was interrupted): the run cannot resume from it. "
+                         f"Start over with another --output, or delete {backup!r} to train "
+                         f"again in {output!r}.{saved}")
     print(f"[train] the last backup in {backup} is damaged (a write was interrupted); "
           "resuming from the one before it", file=sys.stderr)
     shutil.copyfile(weights + ".bkp", weights)
@@ -328,7 +337,7 @@ def train(recipe_dir: str, output: str | None = None, *, epochs: int | None = No
     backup = os.path.join(output, "backup")
     schema.check_resume(output, "backup", resume, "interrupted run")
     if resume:
-        _recover_backup(backup)
+        _recover_backup(backup, output)
     if resume and os.path.isfile(os.path.join(backup, "training_metadata.json")):
         _resumed_epoch(os.path.join(backup, "training_metadata.json"), output)  # readable?
     if config["deterministic"]:

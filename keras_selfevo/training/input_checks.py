@@ -20,7 +20,10 @@ import tensorflow as tf
 
 from keras_selfevo._internal import keras_internals
 
-TARGET_KEYS = ("self", "policy", "reward", "action")
+TARGET_KEYS = ("self", "policy", "reward", "action", "policy_mask", "old_log_prob")
+# Targets of the reinforce term that hold one value per policy position: [batch] for a
+# classifier, [batch, time] for a sequence (the "policy" target without its last axis).
+_POSITION_KEYS = ("policy_mask", "old_log_prob")
 _CHECK_MARKER = "keras_selfevo input check: "
 _CHECK_END = " (end of check)"
 
@@ -30,16 +33,21 @@ def first_tensor(x: Any) -> tf.Tensor:
     return next(t for t in tf.nest.flatten(x) if t is not None)
 
 
-def _assert_all(checks: list[tuple[tf.Tensor, str]]) -> list[tf.Operation]:
+def assert_all(checks: list[tuple[tf.Tensor, str | tf.Tensor]]) -> list[tf.Operation]:
     """One assert op for all ``(condition, message)`` pairs, naming the first that fails.
 
-    A single op (instead of one per check) keeps the step's op count, and so its
-    per-step overhead, low.
+    A message is a string, or a string tensor for one that quotes values (e.g. the largest
+    token id). A single op (instead of one per check) keeps the step's op count, and so
+    its per-step overhead, low.
     """
     if not checks:
         return []
     conditions = tf.stack([condition for condition, _ in checks])
-    messages = tf.constant([_CHECK_MARKER + message + _CHECK_END for _, message in checks])
+    if all(isinstance(message, str) for _, message in checks):
+        messages = tf.constant([_CHECK_MARKER + message + _CHECK_END for _, message in checks])
+    else:
+        messages = tf.stack([tf.strings.join([_CHECK_MARKER, message, _CHECK_END])
+                             for _, message in checks])
     first_failed = tf.argmin(tf.cast(conditions, tf.int32), output_type=tf.int32)
     return [tf.debugging.Assert(tf.reduce_all(conditions), [messages[first_failed]])]
 
@@ -73,6 +81,11 @@ class InputChecks:
     They read the model's ``alpha``, ``masked_self_loss``, ``self_loss``, ``reward_weighting``
     and ``jit_compile``.
     """
+
+    #: Check a dataset's batches in the input pipeline, before the step: for a model whose
+    #: forward pass fails on a bad input before the step's checks could run (token ids
+    #: beyond an embedding).
+    checks_inputs_in_pipeline: bool = False
 
     def uses_self_loss(self) -> bool:
         """Whether the compiled objective has a self-loss term (alpha is not fixed at 0)."""
@@ -137,7 +150,12 @@ class InputChecks:
                         f'`y["{key}"]` is missing: with alpha={self.alpha!r} the reward term '
                         "needs y['policy'] and y['reward']."
                     )
-        for key in ("policy", "reward", "action"):
+            if "old_log_prob" in self.reinforce_loss.target_keys and "old_log_prob" not in y:
+                raise ValueError('`y["old_log_prob"]` is missing: the clipped reinforce loss '
+                                 "(clip_epsilon) needs the log-probabilities of the actions "
+                                 "when they were sampled.")
+        self._check_position_targets(y)
+        for key in ("policy", "reward", "action", *_POSITION_KEYS):
             dtype = getattr(y.get(key), "dtype", None)
             if dtype is not None and _is_text_dtype(dtype):
                 raise ValueError(f'`y["{key}"]` must hold numbers, got dtype {dtype!r}.')
@@ -157,11 +175,39 @@ class InputChecks:
                 "target explicitly."
             )
 
+    @staticmethod
+    def _check_position_targets(y: Mapping) -> None:
+        """``policy_mask`` and ``old_log_prob`` have the policy target's shape minus its last axis.
+
+        That is one value per example of a classifier, per position of a sequence.
+        """
+        policy = getattr(y.get("policy"), "shape", None)
+        for key in _POSITION_KEYS:
+            shape = getattr(y.get(key), "shape", None)
+            if shape is None:
+                continue
+            if policy is None:
+                raise ValueError(f'`y["{key}"]` needs `y["policy"]` (one value per policy '
+                                 "position).")
+            want, got = tuple(policy)[:-1], tuple(shape)
+            if len(want) != len(got) or any(a is not None and b is not None and a != b
+                                            for a, b in zip(want, got)):
+                raise ValueError(f'`y["{key}"]` must have the shape of `y["policy"]` without '
+                                 f"its last axis, {want}; got {got}.")
+
+    def input_value_checks(self, x: Any) -> list[tuple[tf.Tensor, str | tf.Tensor]]:
+        """``(condition, message)`` pairs the inputs' values must satisfy (none here).
+
+        A model whose inputs have a valid range declares it here (the zoo's language
+        models: token ids within the vocabulary).
+        """
+        return []
+
     def _runtime_checks(self, x: Any, y: Any) -> list[tf.Operation]:
         """Value checks on one batch (or whole arrays), as one assert op."""
         y = y if isinstance(y, Mapping) else {}
         batch = tf.shape(first_tensor(x))[0]
-        checks = []
+        checks = list(self.input_value_checks(x))
         for key in ("reward", "action"):
             if key in y:
                 value = tf.cast(y[key], tf.float32)
@@ -175,6 +221,11 @@ class InputChecks:
                     tf.reduce_all(tf.math.is_finite(value)),
                     f'`y["{key}"]` contains NaN or infinite values.',
                 ))
+        if "policy_mask" in y:
+            mask = tf.cast(y["policy_mask"], tf.float32)
+            checks.append((tf.logical_and(tf.reduce_min(mask) >= 0, tf.reduce_max(mask) <= 1),
+                           '`y["policy_mask"]` must lie in [0, 1] (1: the policy sampled the '
+                           "position's token)."))
         if "reward" in y:
             checks += self.reward_weighting.batch_checks(tf.reshape(y["reward"], [-1]))
         if "reward" in y and self.reward_weighting.requires_non_negative:
@@ -190,7 +241,7 @@ class InputChecks:
             if target is not None:
                 target = tf.convert_to_tensor(first_tensor(target))
                 checks += self.self_loss.value_checks(target, self.self_output_shape(), name)
-        return _assert_all(checks)
+        return assert_all(checks)
 
     def _step_checks(self, x: Any, y: Any) -> list[tf.Operation]:
         """The value checks as ops of the step; none under XLA, which drops asserts."""
@@ -233,10 +284,12 @@ class InputChecks:
 
         Without XLA every batch is checked inside the step (:meth:`train_step`), which is
         cheaper than an input-pipeline stage; XLA drops assert ops, so there the checks run
-        in the tf.data pipeline instead.
+        in the tf.data pipeline instead, as they do for a model that sets
+        :attr:`checks_inputs_in_pipeline`.
         """
         if isinstance(x, tf.data.Dataset):
-            return self._validated_dataset(x) if self.jit_compile else x
+            in_pipeline = self.jit_compile or self.checks_inputs_in_pipeline
+            return self._validated_dataset(x) if in_pipeline else x
         if x is not None and not isinstance(x, keras.utils.PyDataset) and not callable(
             getattr(x, "__next__", None)
         ):

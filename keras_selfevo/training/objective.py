@@ -115,8 +115,7 @@ def _reinforce_sums(model: keras.Model, y: Mapping, policy: Any,
                      if context.num_replicas_in_sync > 1 else rewards)
     model.reinforce_loss.check_target(y["policy"], policy)
     weights = model.reward_weighting(rewards, batch_rewards)
-    total, count = model.reinforce_loss.sums(y["policy"], policy, weights, sample_weight,
-                                             y.get("action"))
+    total, count = model.reinforce_loss.sums(y, policy, weights, sample_weight)
     return total, count, batch_rewards
 
 

@@ -139,8 +139,11 @@ class SelfEvolvingModel(InputChecks, keras_internals.FirstTraceHooks, keras.Mode
                 next-token softmax of a language model), averaged over its positions and
                 the global batch, against the policy of frozen reference weights
                 (:meth:`set_reference`; by default the weights when ``fit`` first runs).
-            reinforce_loss: ``"squared"`` (the reward-weighted squared error) or a
-                :class:`~keras_selfevo.losses.ReinforceLoss`.
+            reinforce_loss: ``"squared"`` (the reward-weighted squared error),
+                ``"log_likelihood"`` (the reward-weighted ``-log pi(a | x)`` of a categorical
+                policy: the policy gradient; with reward 1 the cross-entropy) or a
+                :class:`~keras_selfevo.losses.ReinforceLoss` (e.g.
+                ``LogLikelihoodReinforceLoss(normalize="token", clip_epsilon=0.2)``).
             metrics: Metrics of the ``"policy"`` output against ``y["policy"]``.
             weighted_metrics: Same, weighted by ``sample_weight``.
             run_eagerly: As in ``keras.Model.compile``.
@@ -316,12 +319,11 @@ class SelfEvolvingModel(InputChecks, keras_internals.FirstTraceHooks, keras.Mode
         return isinstance(self.declared_outputs, Mapping) and "mask" in self.declared_outputs
 
     # --------------------------------------------------------------------------- serving
-    def serving_signatures(self, generate_length: int = 32, temperature: float = 1.0,
-                           top_k: int | None = None) -> dict[str, ServingSignature]:
+    def serving_signatures(self, generate_length: int = 256) -> dict[str, ServingSignature]:
         """The endpoints an export writes: ``serving_default`` and ``serve``.
 
         Both take the model's named inputs and return float32 ``"self"`` and ``"policy"``.
-        The generation arguments are for models that also serve ``generate``.
+        ``generate_length`` is for models that also serve ``generate``.
         """
         return predict_signatures(self, input_specs(self), self_policy_outputs)
 

@@ -30,12 +30,16 @@ class ServingSignature:
             NumPy inputs keyed by spec name.
         resources: TensorFlow resources ``fn`` uses besides the model's variables (lookup
             tables), which the export must save with it.
+        examples: ``examples(rng, batch)``: valid values of the inputs that random ones
+            would not give (settings in a range, one prompt length), by name; an export's
+            check feeds them (random values for the other inputs).
     """
 
     fn: Callable[..., dict[str, tf.Tensor]]
     input_specs: list[tf.TensorSpec]
     reference: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
     resources: tuple = ()
+    examples: Callable[[np.random.Generator, int], dict[str, np.ndarray]] | None = None
 
 
 def input_specs(model: keras.Model) -> list[tf.TensorSpec]:

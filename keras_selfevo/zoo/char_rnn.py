@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 from keras_selfevo.layers import RecurrentBlock
 from keras_selfevo.zoo.language_model import LanguageModel
@@ -53,6 +54,29 @@ class CharRNN(LanguageModel):
 
     def call(self, tokens, training: bool | None = None) -> dict:
         return self._outputs(self.head(self.body(tokens, training=training)))
+
+    # ------------------------------------------------------------------------- decoding
+    def _step_logits(self, token_ids, states) -> tuple:
+        output, states = self.body.step(token_ids, states)
+        return self._outputs(self.head(output))["self"], states
+
+    def decoding_start(self, tokens, start) -> tuple:
+        """Run the recurrent layers over the prompt, one cell step per token; carry the state."""
+        batch = tf.shape(tokens)[0]
+        states = self.body.initial_states(batch)
+        logits = tf.zeros([batch, self.vocab_size], tf.float32)
+
+        def step(i, logits, states):
+            logits, states = self._step_logits(tokens[:, i], states)
+            return i + 1, logits, states
+
+        _, logits, states = tf.while_loop(lambda i, *_: i < start, step,
+                                          (tf.constant(0), logits, states))
+        return logits, states
+
+    def decoding_step(self, tokens, t, states) -> tuple:
+        """One cell step on the token just sampled: the cost of a token does not grow."""
+        return self._step_logits(tokens[:, t], states)
 
     def get_config(self) -> dict:
         return {

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from keras_selfevo._internal import checks as _checks
 from keras_selfevo._internal.lazy import keras_hub
+from keras_selfevo.zoo import decoding
 from keras_selfevo.zoo.language_model import LanguageModel
 from keras_selfevo.zoo.seeding import seeded
 
@@ -82,6 +83,52 @@ class GPT(LanguageModel):
             h = block(h, training=training)
         h = self.final_norm(h)
         return self._outputs(self.embedding.token_embedding(h, reverse=True))
+
+    # ------------------------------------------------------------------------- decoding
+    def _cached_logits(self, tokens, caches: list, index) -> tuple:
+        """Logits of ``tokens`` placed at cache slots ``index...``, and the updated caches."""
+        h = self.embedding(tokens, start_index=index)
+        updated = []
+        for block, cache in zip(self.blocks, caches):
+            h, cache = block(h, self_attention_cache=cache,
+                             self_attention_cache_update_index=index, training=False)
+            updated.append(cache)
+        logits = self.embedding.token_embedding(self.final_norm(h), reverse=True)
+        return self._outputs(logits)["self"][:, -1], updated
+
+    def decoding_start(self, tokens, start) -> tuple:
+        """Fill a key/value cache of ``block_size`` slots with the prompt (≤ a block)."""
+        shape = [tf.shape(tokens)[0], 2, self.block_size, self.num_heads,
+                 self.width // self.num_heads]
+        caches = [tf.zeros(shape, self.blocks[0].compute_dtype) for _ in self.blocks]
+        logits, caches = self._cached_logits(tokens[:, :start], caches, 0)
+        return logits, (caches, tf.constant(0))
+
+    def decoding_step(self, tokens, t, state) -> tuple:
+        """Add ``tokens[:, t]`` to the cache; when it is full, rebuild it from the last tokens.
+
+        The state is the caches and the position of the window's first token; the window
+        slides as :mod:`keras_selfevo.zoo.decoding` describes.
+        """
+        caches, first = state
+        slot = t - first
+
+        def append():
+            logits, updated = self._cached_logits(tf.slice(tokens, [0, t], [-1, 1]), caches,
+                                                  slot)
+            return logits, updated, first
+
+        def rebuild():
+            keep = decoding.sliding_keep(self.block_size)
+            begin = t - keep + 1
+            # Padded: a compiled graph holds this branch even for buffers shorter than
+            # `keep`, where it never runs.
+            window = tf.slice(tf.pad(tokens, [[0, 0], [0, keep]]), [0, begin], [-1, keep])
+            logits, updated = self._cached_logits(window, caches, 0)
+            return logits, updated, begin
+
+        logits, caches, first = tf.cond(slot < self.block_size, append, rebuild)
+        return logits, (caches, first)
 
     def get_config(self) -> dict:
         return {

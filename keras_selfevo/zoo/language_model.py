@@ -12,6 +12,7 @@ ids, ``generate_text`` on strings).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -19,13 +20,17 @@ import tensorflow as tf
 
 from keras_selfevo._internal import checks as _checks
 from keras_selfevo.data import text
-from keras_selfevo.layers import sample_tokens
+from keras_selfevo.layers.token_sampler import check_sampling
 from keras_selfevo.training import SelfEvolvingModel
+from keras_selfevo.training.input_checks import (
+    assert_all,
+    first_tensor,
+    input_errors_as_value_errors,
+)
 from keras_selfevo.training.serving import (
     ServingSignature,
-    predict_signatures,
-    self_policy_outputs,
 )
+from keras_selfevo.zoo import decoding, language_serving
 
 
 class _Functions:
@@ -50,6 +55,9 @@ class LanguageModel(SelfEvolvingModel):
     default_self_loss = "sparse_categorical_crossentropy"
     self_output_is_logits = True
     default_self_ignore_class = text.PAD
+    # The embedding's gather fails on an id beyond the vocabulary before the step's checks
+    # run: a dataset's batches are checked in the pipeline.
+    checks_inputs_in_pipeline = True
 
     def _set_vocabulary(self, vocab_size: int | None, vocabulary: str | None) -> None:
         if vocabulary is not None:
@@ -89,6 +97,27 @@ class LanguageModel(SelfEvolvingModel):
         """
         return "self", keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
+    def input_value_checks(self, x: Any) -> list[tuple[tf.Tensor, tf.Tensor]]:
+        """Token ids within the vocabulary (the error quotes the ids found)."""
+        ids = tf.cast(first_tensor(x), tf.int64)
+        smallest, largest = tf.reduce_min(ids), tf.reduce_max(ids)
+        message = tf.strings.format(
+            "the input `x` holds token ids outside the vocabulary: ids in [{}, {}] for a "
+            f"vocabulary of {self.vocab_size} ids (valid: 0 to {self.vocab_size - 1}).",
+            (smallest, largest))
+        return [(tf.logical_and(smallest >= 0, largest < self.vocab_size), message)]
+
+    def predict(self, x, *args, **kwargs):
+        """``keras.Model.predict``; token ids outside the vocabulary are a ``ValueError``.
+
+        NumPy and tensor inputs are checked before anything runs.
+        """
+        flat = tf.nest.flatten(x)
+        if flat and all(isinstance(t, (np.ndarray, tf.Tensor)) for t in flat):
+            with input_errors_as_value_errors():
+                assert_all(self.input_value_checks(x))
+        return super().predict(x, *args, **kwargs)
+
     def _check_context(self, tokens) -> None:
         """A clear error for inputs longer than the context window (when the shape says)."""
         length = tokens.shape[1] if len(tokens.shape) > 1 else None
@@ -102,57 +131,91 @@ class LanguageModel(SelfEvolvingModel):
                 "vocabulary": self.vocabulary}
 
     # --------------------------------------------------------------------------- sampling
-    def generate_ids(self, prompt: tf.Tensor, length: int, temperature: float | tf.Tensor = 1.0,
+    #: Compile the sampling loop with XLA (benchmarks/generate_throughput.py measures it).
+    sampling_jit_compile: bool = True
+
+    def decoding_start(self, tokens: tf.Tensor, start: tf.Tensor) -> tuple:
+        """Logits of the token after ``tokens[:, :start]``, and the state to decode on with.
+
+        This base re-runs the network over the context for every token (no state);
+        ``GPT`` and ``CharRNN`` override it with a cache (:mod:`keras_selfevo.zoo.decoding`).
+        """
+        return decoding.uncached_logits(self, tokens, start - 1), ()
+
+    def decoding_step(self, tokens: tf.Tensor, t: tf.Tensor, state: Any) -> tuple:
+        """Logits of the token after ``tokens[:, t]`` (just sampled), and the new state."""
+        return decoding.uncached_logits(self, tokens, t), ()
+
+    def check_prompt_ids(self, prompt: Any, name: str = "prompt") -> None:
+        """Check a prompt's token ids; a ``ValueError`` naming ``name`` if they are bad.
+
+        They must be an integer array ``[batch, time]`` with ``time`` ≥ 1, no longer than
+        the context window, with ids within the vocabulary (checked on concrete values).
+        """
+        shape = tuple(prompt.shape)
+        dtype = tf.as_dtype(prompt.dtype) if hasattr(prompt, "dtype") else None
+        if len(shape) != 2 or dtype is None or not dtype.is_integer:
+            raise ValueError(f"`{name}` must be int token ids [batch, time], got shape {shape} "
+                             f"and dtype {getattr(dtype, 'name', None)}.")
+        if shape[1] is not None and shape[1] < 1:
+            raise ValueError(f"`{name}` must hold at least one token per row (e.g. <bos>).")
+        if self.context_window is not None and shape[1] is not None and (
+                shape[1] > self.context_window):
+            raise ValueError(f"`{name}` has {shape[1]} tokens, more than the model's block size "
+                             f"(`block_size`={self.context_window}).")
+        if not tf.is_tensor(prompt) or tf.executing_eagerly():
+            values = np.asarray(prompt)
+            if values.size and (values.min() < 0 or values.max() >= self.vocab_size):
+                raise ValueError(f"`{name}` holds token ids outside the vocabulary: "
+                                 f"ids in [{values.min()}, {values.max()}] for a vocabulary of "
+                                 f"{self.vocab_size}.")
+
+    def generate_ids(self, prompt: Any, length: int, temperature: float | tf.Tensor = 1.0,
                      top_k: int | None = None, seed: tf.Tensor | None = None,
-                     top_p: float | None = None) -> tf.Tensor:
+                     top_p: float | None = None, use_cache: bool = True,
+                     jit_compile: bool | None = None) -> tf.Tensor:
         """Append ``length`` sampled tokens to ``prompt`` (int ids ``[batch, time]``).
 
-        Runs as one graph (a while loop over positions; the shapes are fixed, so new prompts
-        of the same length do not retrace). ``temperature`` 0 is greedy. A model with a
-        context window sees the last ``context_window`` tokens at each step.
+        One compiled graph per prompt shape and length (a while loop over positions, with
+        XLA when :attr:`sampling_jit_compile`): new prompts of the same shape do not retrace,
+        and temperature and seed are inputs of it. ``temperature`` 0 is greedy. Past the
+        block size the context slides as :mod:`keras_selfevo.zoo.decoding` describes.
+
+        Args:
+            prompt: int token ids ``[batch, time]``, ``time`` ≥ 1.
+            length: Tokens to sample (≥ 1).
+            temperature: ≥ 0 (a number or a scalar tensor).
+            top_k: Sample among the ``k`` most likely tokens (``None``: all).
+            seed: A stateless seed, int32 ``[2]`` (``None``: a random one).
+            top_p: Nucleus sampling mass in (0, 1] (``None``: all).
+            use_cache: Decode with the model's cache or carried state; ``False`` re-runs the
+                network over the context for every token (the same tokens, slower).
+            jit_compile: Compile the loop with XLA (default: :attr:`sampling_jit_compile`).
+                XLA draws other random numbers than TensorFlow's kernels: the same seed
+                gives other samples with and without it (greedy decoding is the same).
 
         Returns:
             int32 ids ``[batch, time + length]``.
+
+        Raises:
+            ValueError: a bad argument, named, before anything is traced.
         """
         _checks.positive_int(length, "length")
-        if not isinstance(temperature, tf.Tensor):
-            _checks.number(temperature, "temperature", 0.0)
-        width = prompt.shape[1] if len(prompt.shape) == 2 else None
-        if self.context_window is not None and width is not None and (
-                width > self.context_window):
-            raise ValueError(f"`prompt` has {width} tokens, more than the model's block size "
-                             f"(`block_size`={self.context_window}).")
-        key = (length, top_k, top_p)
+        check_sampling(temperature, top_k, top_p)
+        self.check_prompt_ids(prompt)
+        jit = self.sampling_jit_compile if jit_compile is None else bool(jit_compile)
+        key = ("sample", length, top_k is None, top_p is None, bool(use_cache), jit)
         functions = self._functions.by_key
         if key not in functions:
             functions[key] = tf.function(
-                lambda p, t, s: self._sample_loop(p, length, t, top_k, s, top_p),
-                reduce_retracing=True)
+                lambda p, t, k, q, s: decoding.sample_loop(self, p, length, length, t, k, q, s,
+                                                           use_cache),
+                jit_compile=jit, reduce_retracing=True)
         seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int32) if seed is None else seed
-        return functions[key](tf.cast(prompt, tf.int32),
-                                       tf.cast(temperature, tf.float32),
-                                       tf.cast(seed, tf.int32))
-
-    def _sample_loop(self, prompt, length, temperature, top_k, seed, top_p=None) -> tf.Tensor:
-        start = tf.shape(prompt)[1]
-        total = start + length
-        tokens = tf.concat([prompt, tf.zeros([tf.shape(prompt)[0], length], tf.int32)], 1)
-        positions = tf.range(total)[None, :]
-        window = total if self.context_window is None else tf.minimum(total,
-                                                                       self.context_window)
-
-        def step(t, tokens):
-            # The network is causal: position t - 1 sees only tokens before t, so the
-            # not-yet-sampled zeros after it change nothing.
-            first = tf.maximum(t - window, 0)
-            context = tokens[:, first:first + window]
-            logits = self(context, training=False)["self"][:, t - 1 - first]
-            new = sample_tokens(logits, temperature, top_k,
-                                tf.random.experimental.stateless_fold_in(seed, t), top_p)
-            return t + 1, tf.where(positions == t, new[:, None], tokens)
-
-        _, tokens = tf.while_loop(lambda t, _: t < total, step, (start, tokens))
-        return tokens
+        return functions[key](tf.cast(prompt, tf.int32), tf.cast(temperature, tf.float32),
+                              None if top_k is None else tf.constant(top_k, tf.int32),
+                              None if top_p is None else tf.constant(top_p, tf.float32),
+                              tf.cast(seed, tf.int32))
 
     def encode_prompts(self, prompts: Sequence[str]) -> np.ndarray:
         """Token ids ``[batch, 1 + len]`` (``<bos>`` then the characters) of same-length prompts.
@@ -230,69 +293,10 @@ class LanguageModel(SelfEvolvingModel):
         return total / targets.size
 
     # --------------------------------------------------------------------------- serving
-    def serving_signatures(self, generate_length: int = 32, temperature: float = 1.0,
-                           top_k: int | None = None) -> dict[str, ServingSignature]:
+    def serving_signatures(self, generate_length: int = 256) -> dict[str, ServingSignature]:
         """``serving_default`` / ``serve`` on token ids, ``generate`` and ``generate_text``.
 
-        ``generate`` takes ``prompt`` (int32 ids ``[batch, time]``) and ``seed`` (int32
-        ``[batch]``; the first row's seed drives the batch) and returns ``tokens``: the
-        prompt followed by ``generate_length`` tokens sampled at ``temperature``, ``top_k``.
-        ``generate_text`` (models with a vocabulary) takes ``prompt`` strings of one length
-        and ``seed`` and returns ``text``: the prompt and its continuation, cut at ``<eos>``.
+        The sampling signatures take the prompt and the sampling settings as inputs, and
+        return up to ``generate_length`` new tokens (:mod:`keras_selfevo.zoo.language_serving`).
         """
-        _checks.positive_int(generate_length, "generate_length")
-        signatures = predict_signatures(
-            self, [tf.TensorSpec([None, None], tf.int32, name="tokens")], self_policy_outputs)
-        rate = tf.constant(temperature, tf.float32)
-
-        def generate(prompt, seed):
-            stream = tf.stack([seed[0], tf.constant(0, tf.int32)])
-            return {"tokens": self._sample_loop(prompt, generate_length, rate, top_k, stream)}
-
-        def reference(inputs: dict) -> dict:
-            seed = tf.constant([int(inputs["seed"][0]), 0], tf.int32)
-            tokens = self.generate_ids(inputs["prompt"], generate_length, temperature, top_k,
-                                       seed)
-            return {"tokens": tokens.numpy()}
-
-        seed_spec = tf.TensorSpec([None], tf.int32, name="seed")
-        signatures["generate"] = ServingSignature(
-            generate, [tf.TensorSpec([None, None], tf.int32, name="prompt"), seed_spec],
-            reference)
-        if self.vocabulary is not None:
-            signatures["generate_text"] = self._text_signature(generate, seed_spec,
-                                                               generate_length, temperature,
-                                                               top_k)
-        return signatures
-
-    def _text_signature(self, generate, seed_spec, generate_length, temperature,
-                        top_k) -> ServingSignature:
-        characters = list(self.vocabulary)
-        first_id = len(text.SPECIAL_TOKENS)
-        table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
-            tf.constant(characters), tf.range(first_id, first_id + len(characters))), -1)
-        # id -> character; the special tokens print as nothing.
-        strings = tf.constant([""] * first_id + characters)
-
-        def generate_text(prompt, seed):
-            chars = tf.strings.unicode_split(prompt, "UTF-8")
-            ids = tf.ragged.map_flat_values(table.lookup, chars).to_tensor(default_value=0)
-            tf.debugging.assert_non_negative(
-                ids, message="`prompt` holds characters outside the model's vocabulary")
-            ids = tf.concat([tf.fill([tf.shape(ids)[0], 1], text.BOS), ids], 1)
-            tokens = generate(ids, seed)["tokens"]
-            ended = tf.cumsum(tf.cast(tf.logical_or(tokens == text.EOS, tokens == text.PAD)
-                                      & (tf.range(tf.shape(tokens)[1]) > 0), tf.int32), 1) > 0
-            pieces = tf.where(ended, "", tf.gather(strings, tokens))
-            return {"text": tf.strings.reduce_join(pieces, axis=1)}
-
-        def reference(inputs: dict) -> dict:
-            prompts = [p.decode() if isinstance(p, bytes) else str(p) for p in inputs["prompt"]]
-            ids = self.encode_prompts(prompts)
-            seed = tf.constant([int(inputs["seed"][0]), 0], tf.int32)
-            tokens = self.generate_ids(ids, generate_length, temperature, top_k, seed).numpy()
-            return {"text": np.array([t.encode() for t in text.decode(tokens, self.vocabulary)],
-                                     dtype=object)}
-
-        return ServingSignature(generate_text, [tf.TensorSpec([None], tf.string, name="prompt"),
-                                                seed_spec], reference, resources=(table,))
+        return language_serving.language_signatures(self, generate_length)

@@ -112,3 +112,20 @@ def test_a_pretrained_checkpoint_with_group_relative_weighting(tmp_path, write_r
     report = json.loads((out / "history.json").read_text())
     assert {"kl", "held_out_valid", "train_prompt_valid"} <= set(report["history"][1])
     assert len(report["before"]["samples"]) == len(report["samples"]) == 20
+
+
+def test_a_pretrained_model_that_is_not_a_language_model_writes_nothing(tmp_path, capsys,
+                                                                        write_recipe):
+    from keras_selfevo import zoo
+
+    checkpoint = tmp_path / "cnn.keras"
+    zoo.build("mnist_cnn", filters=2, units=4, seed=0).save(checkpoint)
+    recipe = write_recipe(TINY, environment="generation", model="char_rnn",
+                          dataset="selfevo_text/arithmetic", model_args={},
+                          pretrained=str(checkpoint), length=9, generations=1)
+    out = tmp_path / "run"
+    assert cli.main(["evolve", recipe, "--output", str(out), "--data-dir",
+                     str(tmp_path / "data")]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]  # after TFDS's progress bars
+    assert error.startswith("keras-selfevo: error: `pretrained`") and "language model" in error
+    assert not out.exists()

@@ -36,3 +36,28 @@ def test_unknown_model_args_and_meta_models_fail_before_any_output(tmp_path, cap
     err = capsys.readouterr().err
     assert "`model_args` ['nope']" in err and "`learning_rate` must be a number > 0" in err
     json.dumps(err)
+
+
+def test_every_backup_torn_is_one_line_naming_the_file(tmp_path, capsys):
+    backup = tmp_path / "run" / "backup"
+    backup.mkdir(parents=True)
+    for suffix in ("", ".bkp"):
+        (backup / f"latest.weights.h5{suffix}").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 40)
+        (backup / f"training_metadata.json{suffix}").write_text('{"epoch": 1}')
+    (tmp_path / "run" / "checkpoint.keras").write_bytes(b"PK")
+    code = cli.main(["train", RECIPE, "--output", str(tmp_path / "run"), "--resume"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "latest.weights.h5" in err[0] and "cannot resume" in err[0]
+    assert "checkpoint.keras" in err[0] and "Start over" in err[0]
+
+
+def test_model_arguments_that_do_not_build_write_nothing(tmp_path, capsys, glyphs_small_dir):
+    out = tmp_path / "out"
+    bad = ['model_args={"decoder": "deconv"}', 'model_args={"mask_rate": 2}']
+    for setting in bad:
+        assert cli.main(["train", RECIPE, "--output", str(out), "--data-dir", glyphs_small_dir,
+                         "--set", "dataset=selfevo_glyphs/small", "--set", setting]) == 2
+        assert not out.exists(), setting
+    err = capsys.readouterr().err
+    assert "`decoder` must be one of" in err and "`rate`" in err

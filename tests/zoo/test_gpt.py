@@ -95,12 +95,35 @@ def test_exports_with_text_signature(tmp_path):
     batch = kse.export.sample_inputs(model, batch=5)["serving_default"]
     outputs = serving(**{key: tf.constant(value) for key, value in batch.items()})
     assert all(v.shape[0] == 5 and v.dtype == tf.float32 for v in outputs.values())
-    out = loaded.signatures["generate_text"](prompt=tf.constant(["ab", "c—"]),
-                                             seed=tf.constant([5, 5]))["text"].numpy()
-    assert [t.decode() for t in out] == model.generate(["ab", "c—"], 6, seed=5)
+    settings = {"seed": [5, 5], "length": [4, 4], "temperature": [1.0, 1.0], "top_k": [0, 0],
+                "top_p": [1.0, 1.0]}
+    out = loaded.signatures["generate_text"](
+        prompt=tf.constant(["ab", "c—"]),
+        **{key: tf.constant(value) for key, value in settings.items()})["text"].numpy()
+    assert [t.decode() for t in out] == model.generate(["ab", "c—"], 4, seed=5)
     # Keras's own export works too.
     model.export(str(tmp_path / "keras_export"), verbose=False)
     served = tf.saved_model.load(str(tmp_path / "keras_export"))
     tokens = np.full((1, 4), 3, np.int32)
     np.testing.assert_allclose(served.serve(tokens)["self"].numpy(),
                                model(tokens)["self"].numpy(), atol=1e-5)
+
+
+def test_token_ids_outside_the_vocabulary_are_a_clear_error_before_any_update():
+    model = tiny()
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    before = [w.numpy() for w in model.trainable_weights]
+    x = np.full((4, 8), 3, np.int32)
+    x[1, 5] = model.vocab_size + 4  # in the first batch: datasets are checked per batch
+    message = (r"the input `x` holds token ids outside the vocabulary: ids in \[3, "
+               f"{model.vocab_size + 4}\\] for a vocabulary of {model.vocab_size} ids")
+    with pytest.raises(ValueError, match=message):
+        model.fit(x, {"self": np.full((4, 8), 3, np.int32)}, verbose=0)
+    with pytest.raises(ValueError, match=message):
+        model.predict(x, verbose=0)
+    batches = tf.data.Dataset.from_tensor_slices(
+        (x, {"self": np.full((4, 8), 3, np.int32)})).batch(2)
+    with pytest.raises(ValueError, match=message):
+        model.fit(batches, verbose=0)
+    for w0, w1 in zip(before, model.trainable_weights):
+        np.testing.assert_array_equal(w0, w1.numpy())

@@ -11,9 +11,10 @@ optional method a default, so a new environment writes only the four it must:
 - ``targets(observations, inputs, actions)`` builds the training targets of the samples.
 
 The others (``evaluate``, ``describe``, ``mix_rows``, ``added_rows``, ``model_arguments``,
-``pretraining_data``, ``supervised_baseline``, ``final_report``) log metrics each
-generation, add rows of the environment's own to a generation's training data (and say how
-many), and tell a recipe how to build, pretrain and report on a model for this environment.
+``pretraining_data``, ``supervised_baseline``, ``final_report``, ``check_model``) log metrics
+each generation, add rows of the environment's own to a generation's training data (and say
+how many), and tell a recipe how to build, check, pretrain and report on a model for this
+environment.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ class Environment(Protocol):
 
     def final_report(self, model, temperature: float, seed: int) -> dict[str, Any]: ...
 
+    def check_model(self, model) -> None: ...
+
 
 # What the loop calls; EnvironmentBase has defaults for the last three.
 LOOP_METHODS = ("observe", "act", "reward", "targets", "evaluate", "describe", "mix_rows")
@@ -110,12 +113,33 @@ class EnvironmentBase:
         """What a recipe adds to its report after the loop (e.g. samples)."""
         return {}
 
+    def check_model(self, model) -> None:
+        """Raise ``ValueError`` when ``model`` cannot act in this environment (none here)."""
 
-def next_token_rows(tokens: np.ndarray, vocabulary: str) -> dict[str, np.ndarray]:
-    """Training targets of token rows: the one-hot next token (policy) and its id (self)."""
+
+def check_language_model(model, vocabulary: str) -> None:
+    """A language model of the zoo with ``vocabulary``, or a ``ValueError`` saying what it is."""
+    if not callable(getattr(model, "generate_ids", None)):
+        raise ValueError(f"the model must be a language model of the zoo (gpt, char_rnn) that "
+                         f"writes text; got {getattr(model, 'name', '?')!r}, a "
+                         f"{type(model).__name__}.")
+    if getattr(model, "vocabulary", None) != vocabulary:
+        raise ValueError(f"the model's vocabulary {getattr(model, 'vocabulary', None)!r} is not "
+                         f"the environment's {vocabulary!r}.")
+
+
+def next_token_rows(tokens: np.ndarray, vocabulary: str,
+                    sampled: np.ndarray) -> dict[str, np.ndarray]:
+    """Training targets of token rows: the one-hot next token (policy) and its id (self).
+
+    ``sampled`` (``[rows, time - 1]``, 1 or 0) marks the next tokens the policy sampled: the
+    ``"policy_mask"`` a log-likelihood reinforce loss counts (a prompt's tokens, padding and
+    rows of given text do not count).
+    """
     next_ids = tokens[:, 1:].astype(np.int32)
     policy = np.eye(text.vocab_size(vocabulary), dtype=np.float32)[next_ids]
-    return {"policy": policy, "self": next_ids}
+    return {"policy": policy, "self": next_ids,
+            "policy_mask": np.asarray(sampled, np.float32).reshape(next_ids.shape)}
 
 
 def extra_rows(fraction: float, count: int) -> int:

@@ -15,6 +15,7 @@ from keras_selfevo.evolve.environments.base import (
     EnvironmentBase,
     Observations,
     appended,
+    check_language_model,
     extra_rows,
     next_token_rows,
 )
@@ -109,7 +110,10 @@ class MeterEnvironment(EnvironmentBase):
 
     def targets(self, observations: Observations, model_inputs: np.ndarray,
                 actions: np.ndarray) -> dict[str, np.ndarray]:
-        return next_token_rows(actions, self.vocabulary)
+        # The tokens after the prompt are the model's.
+        sampled = np.arange(actions.shape[1] - 1) >= self.prompt_length - 1
+        return next_token_rows(actions, self.vocabulary,
+                               np.broadcast_to(sampled, (len(actions), len(sampled))))
 
     def mix_rows(self, x: np.ndarray, y: dict[str, np.ndarray],
                  seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -120,7 +124,8 @@ class MeterEnvironment(EnvironmentBase):
         rng = np.random.default_rng([seed, 13])
         starts = rng.integers(0, len(self.train_ids) - self.window - 1, extra)
         tokens = self.train_ids[starts[:, None] + np.arange(self.window + 1)]
-        rows = {**next_token_rows(tokens, self.vocabulary), "reward": np.zeros(extra, np.float32)}
+        rows = {**next_token_rows(tokens, self.vocabulary, np.zeros_like(tokens[:, 1:])),
+                "reward": np.zeros(extra, np.float32)}
         return appended(x, y, tokens[:, :-1], rows)
 
     def evaluate(self, model) -> dict[str, float]:
@@ -139,6 +144,10 @@ class MeterEnvironment(EnvironmentBase):
 
     def model_arguments(self) -> dict[str, Any]:
         return {"vocabulary": self.vocabulary}
+
+    def check_model(self, model) -> None:
+        """The model must be a zoo language model with this environment's vocabulary."""
+        check_language_model(model, self.vocabulary)
 
     def pretraining_data(self, batch_size: int, seed: int) -> dict[str, Any]:
         """Next-token prediction on random windows of the training text, per epoch."""

@@ -14,6 +14,7 @@ from keras_selfevo.evolve.environments.base import (
     EnvironmentBase,
     Observations,
     appended,
+    check_language_model,
     extra_rows,
     next_token_rows,
 )
@@ -82,7 +83,11 @@ class VerifiableGeneration(EnvironmentBase):
 
     def targets(self, observations: Observations, model_inputs: np.ndarray,
                 actions: np.ndarray) -> dict[str, np.ndarray]:
-        return next_token_rows(actions, self.vocabulary)
+        # Every next token up to the end (the first <eos> or <pad>) was sampled.
+        next_ids = actions[:, 1:]
+        ended = np.cumsum(np.isin(next_ids, (text.EOS, text.PAD)), axis=1)
+        before_end = (ended == 0) | ((ended == 1) & np.isin(next_ids, (text.EOS, text.PAD)))
+        return next_token_rows(actions, self.vocabulary, before_end)
 
     def corpus_rows(self, count: int, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """``count`` corpus lines as training rows, rewarded by the checker."""
@@ -90,7 +95,8 @@ class VerifiableGeneration(EnvironmentBase):
         lines = [self.corpus[i] for i in rng.integers(0, len(self.corpus), count)]
         ids = text.encode(lines, self.vocabulary, self.length + 2)
         rewards = reward_functions.score(lines, self.checker)
-        return ids[:, :-1], {**next_token_rows(ids, self.vocabulary), "reward": rewards}
+        return ids[:, :-1], {**next_token_rows(ids, self.vocabulary, np.zeros_like(ids[:, 1:])),
+                             "reward": rewards}
 
     def mix_rows(self, x: np.ndarray, y: dict[str, np.ndarray],
                  seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -106,6 +112,10 @@ class VerifiableGeneration(EnvironmentBase):
 
     def model_arguments(self) -> dict[str, Any]:
         return {"vocabulary": self.vocabulary}
+
+    def check_model(self, model) -> None:
+        """The model must be a zoo language model with this environment's vocabulary."""
+        check_language_model(model, self.vocabulary)
 
     def pretraining_data(self, batch_size: int, seed: int) -> dict[str, Any]:
         """Next-token prediction on the corpus."""

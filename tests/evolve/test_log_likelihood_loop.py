@@ -1,0 +1,67 @@
+"""SelfEvolution with the log-likelihood reinforce loss: masks of sampled tokens, PPO's
+recorded log-probabilities, and the bandit learning from reward alone."""
+
+import keras
+import numpy as np
+
+import keras_selfevo as kse
+from keras_selfevo.data import text
+from keras_selfevo.evolve import MeterEnvironment, SelfEvolution, VerifiableGeneration
+from keras_selfevo.losses import LogLikelihoodReinforceLoss
+from tests.evolve.test_self_evolution import _expected_reward, _tiny_bandit, _tiny_model
+
+DIGITS = "0123456789+="
+
+
+def test_generation_targets_mark_the_sampled_tokens_up_to_the_end():
+    env = VerifiableGeneration(DIGITS, length=5)
+    ids = lambda s: [text.BOS] + list(text.encode_stream(s, DIGITS))  # noqa: E731
+    actions = np.array([ids("1+1") + [text.EOS, text.PAD], ids("12+34")], np.int32)
+    mask = env.targets(None, actions[:, :-1], actions)["policy_mask"]
+    # "1+1" then <eos>: four sampled next tokens; "12+34" never ended: all five.
+    np.testing.assert_array_equal(mask, [[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]])
+    corpus_x, corpus_y = VerifiableGeneration(DIGITS, length=5, corpus=["1+1=2"],
+                                              corpus_fraction=0.5).corpus_rows(3, 0)
+    assert corpus_y["policy_mask"].sum() == 0  # given text: not the policy's
+
+
+def test_meter_targets_leave_the_prompt_out():
+    vocabulary = kse.data.shakespeare.vocabulary()
+    ids = text.encode_stream("Shall I compare thee  \nto a summer's day  \n" * 8, vocabulary)
+    env = MeterEnvironment(ids, ids, vocabulary, prompt_length=6, length=10)
+    actions = np.stack([ids[:16], ids[1:17]])
+    mask = env.targets(None, actions[:, :-1], actions)["policy_mask"]
+    np.testing.assert_array_equal(mask[0], [0] * 5 + [1] * 10)
+
+
+def _bandit_model(loss, seed=0):
+    model = _tiny_model(seed)
+    model.compile(optimizer=keras.optimizers.Adam(0.05), alpha=0.0, reward_weighting="raw",
+                  reinforce_loss=loss)
+    return model
+
+
+def test_the_bandit_learns_from_reward_with_the_log_likelihood():
+    env, model = _tiny_bandit(), _bandit_model("log_likelihood")
+    before = _expected_reward(model, env)
+    SelfEvolution(model, env, samples_per_generation=100, batch_size=20, seed=1).run(
+        3, verbose=0)
+    assert _expected_reward(model, env) > before + 0.1
+
+
+def test_clipped_updates_read_the_log_probabilities_recorded_at_sampling():
+    env = _tiny_bandit()
+    loss = LogLikelihoodReinforceLoss(clip_epsilon=0.2)
+    model = _bandit_model(loss)
+    loop = SelfEvolution(model, env, samples_per_generation=40, epochs_per_generation=3,
+                         batch_size=20, seed=1)
+    seen, fit = [], model.fit
+    model.fit = lambda x, y, **kwargs: seen.append((x, y, model.get_weights())) or fit(
+        x, y, **kwargs)
+    loop.run(1, verbose=0)
+    x, y, weights = seen[0]
+    sampler = _tiny_model()
+    sampler.set_weights(weights)  # the weights that drew the generation's actions
+    probabilities = sampler.predict(x, verbose=0)["policy"]
+    want = np.log(np.clip((y["policy"] * probabilities).sum(-1), 1e-7, 1))
+    np.testing.assert_allclose(y["old_log_prob"], want, atol=1e-5)
