@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from keras_selfevo._internal import checks as _checks
 from keras_selfevo.data import language_data, text
@@ -92,6 +93,20 @@ def encode_text(texts: str | Sequence[str], vocabulary: str, unknown: str = "err
     return text.encode_stream(joined, vocabulary), missing
 
 
+def _inner_steps(learner: MetaLearner, adapted: LanguageModel, batches: tf.data.Dataset,
+                 learning_rate: float | None) -> None:
+    """Apply the learner's inner step once per batch, then give ``adapted`` the weights."""
+    rates = None if learning_rate is None else [learning_rate] * len(
+        learner.model.trainable_variables)
+    step = tf.function(lambda theta, x, y: learner.fast_weights(x, y, 1, theta, rates),
+                       reduce_retracing=True)
+    theta = [tf.convert_to_tensor(v) for v in learner.model.trainable_variables]
+    for x, y in batches:
+        theta = step(theta, x, y["self"])
+    for variable, value in zip(adapted.trainable_variables, theta):
+        variable.assign(value)
+
+
 def adapt(
     model: keras.Model,
     texts: str | Sequence[str],
@@ -110,16 +125,19 @@ def adapt(
     The last ``held_out`` share of the text is held back and scored (nats/char in
     non-overlapping 64-character windows, or the model's block size if shorter); the
     rest gives random training windows of that length. A meta-learned model (a
-    :class:`MetaLearner`) adapts as it was meta-trained: plain SGD with its ``inner_lr``;
-    any other model with Adam (``learning_rate`` default 1e-4, where the zoo's
-    recipes end their learning-rate decay). The model given is not
-    changed: the adapted weights live in a new model.
+    :class:`MetaLearner`) adapts as it was meta-trained, with its own inner step
+    (:meth:`MetaLearner.fast_weights`: SGD at ``inner_lr``, Meta-SGD's learned per-parameter
+    rates, ANIL's ``adapt_layers`` only), one batch of windows per step; any other model
+    with Adam (``learning_rate`` default 1e-4, where the zoo's recipes end their
+    learning-rate decay). The model given is not changed: the adapted weights live in a new
+    model.
 
     Args:
         model: A zoo language model (``gpt``, ``char_rnn``) or a MetaLearner of one.
         texts: The user's text (one string, or several joined by newlines).
         steps: Gradient steps (≥ 1).
-        learning_rate: Step size (default: the learner's ``inner_lr``, else 1e-4).
+        learning_rate: Step size (default: the learner's inner rates, else 1e-4); for a
+            learner, one rate for every adapted weight in place of its own.
         batch_size: Windows per step.
         held_out: Share of the text held back for scoring, in (0, 1).
         unknown: Characters outside the vocabulary: ``"error"``, ``"skip"`` or
@@ -153,14 +171,13 @@ def adapt(
     adapted(ids[None, :window])
     adapted.set_weights(network.get_weights())
     before = adapted.nats_per_char(scored, window)
-    if learner is not None:
-        optimizer = keras.optimizers.SGD(learning_rate or learner.inner_lr)
-    else:
-        optimizer = keras.optimizers.Adam(learning_rate or 1e-4)
-    adapted.compile(optimizer=optimizer, alpha=1.0)
     batches = language_data.window_batches(train, window, batch_size, seed, 0, steps)
     start = time.perf_counter()
-    adapted.fit(batches, epochs=1, steps_per_epoch=steps, verbose=verbose, shuffle=False)
+    if learner is not None:
+        _inner_steps(learner, adapted, batches, learning_rate)
+    else:
+        adapted.compile(optimizer=keras.optimizers.Adam(learning_rate or 1e-4), alpha=1.0)
+        adapted.fit(batches, epochs=1, steps_per_epoch=steps, verbose=verbose, shuffle=False)
     seconds = time.perf_counter() - start
     return Adaptation(model=adapted, before=before, after=adapted.nats_per_char(scored, window),
                       steps=steps, train_chars=len(train), held_out_chars=len(scored),

@@ -213,3 +213,34 @@ def test_a_rewarded_subset_is_all_the_loop_observes_and_pretraining_sees_every_i
         with pytest.raises(ValueError, match="`rewarded` must be non-empty indices"):
             BanditClassification(env.images, env.labels, env.images, env.labels, CLASSES,
                                  rewarded=bad)
+
+
+@pytest.mark.parametrize("temperature, epsilon", [(2.0, 0.1), (0.5, 0.3), (0.0, 0.2)])
+def test_bandit_actions_follow_the_tempered_policy_mixed_with_exploration(temperature, epsilon):
+    from keras_selfevo.evolve.environments.bandit import _sample_classes
+
+    probabilities = np.tile([[0.1, 0.2, 0.7]], (30_000, 1)).astype(np.float32)
+    actions = _sample_classes(probabilities, temperature, epsilon, seed=4)
+    if temperature == 0:
+        tempered = np.array([0.0, 0.0, 1.0])
+    else:
+        tempered = probabilities[0] ** (1 / temperature)
+        tempered /= tempered.sum()
+    want = (1 - epsilon) * tempered + epsilon / 3
+    # 30,000 draws: a frequency's standard error is at most 0.003.
+    np.testing.assert_allclose(np.bincount(actions, minlength=3) / len(actions), want,
+                               atol=0.012)
+
+
+def test_restart_base_starts_every_generation_from_the_first_weights():
+    env, model = _tiny_bandit(), _tiny_model()
+    base = [np.array(w) for w in model.get_weights()]
+    starts, fit = [], model.fit
+    model.fit = lambda x, y, **kwargs: starts.append(model.get_weights()) or fit(x, y, **kwargs)
+    SelfEvolution(model, env, samples_per_generation=40, batch_size=20, restart="base",
+                  seed=1).run(3, verbose=0)
+    assert len(starts) == 3
+    for start in starts:
+        for a, b in zip(start, base):
+            np.testing.assert_array_equal(a, b)
+    assert max(np.abs(a - b).max() for a, b in zip(model.get_weights(), base)) > 1e-4

@@ -97,16 +97,34 @@ def test_fomaml_step_is_the_first_order_formula_and_differs_from_maml():
     assert max(np.abs(a - b).max() for a, b in zip(first_order, second_order)) > 1e-4
 
 
-def test_metasgd_learns_per_parameter_rates():
-    net = tiny_mlp()
-    learner = kse.MetaLearner(net, "metasgd", inner_lr=0.05)
-    assert len(learner.inner_lrs) == len(net.trainable_variables)
-    learner.compile(optimizer=keras.optimizers.SGD(0.1))
-    before = [r.numpy().copy() for r in learner.inner_lrs]
-    learner.train_on_batch(task_batch())
-    for old, rate in zip(before, learner.inner_lrs):
-        assert np.all(old == 0.05)
-        assert np.abs(rate.numpy() - old).max() > 0  # the rates received gradients
+def test_metasgd_meta_gradient_over_weights_and_rates_equals_finite_differences():
+    net = tiny_mlp("float64")
+    data = task_batch("float64")
+    learner = kse.MetaLearner(net, "metasgd", inner_lr=0.1, inner_steps=2)
+    rng = np.random.default_rng(3)
+    for rate in learner.inner_lrs:  # per-parameter rates, not all alike
+        rate.assign(rng.uniform(0.05, 0.2, rate.shape))
+    learner.compile(optimizer=keras.optimizers.SGD(1.0))
+    theta = [v.numpy().copy() for v in net.trainable_variables]
+    rates = [r.numpy().copy() for r in learner.inner_lrs]
+    before = {id(v): v.numpy().copy() for v in learner.trainable_variables}
+    learner.train_on_batch(data)
+    step = {id(v): before[id(v)] - v.numpy() for v in learner.trainable_variables}
+    weight_grads = [step[id(v)] for v in net.trainable_variables]
+    rate_grads = [step[id(r)] for r in learner.inner_lrs]
+    assert max(np.abs(g).max() for g in rate_grads) > 1e-6  # the rates receive gradients
+    eps = 1e-6
+    for _ in range(4):  # directional derivatives along random directions of both
+        d_theta = [rng.normal(size=w.shape) for w in theta]
+        d_rates = [rng.normal(size=r.shape) for r in rates]
+        value = [meta_objective(net, [w + sign * eps * d for w, d in zip(theta, d_theta)],
+                                data, None, 2,
+                                rates=[r + sign * eps * d for r, d in zip(rates, d_rates)])
+                 for sign in (1, -1)]
+        numeric = (value[0] - value[1]) / (2 * eps)
+        analytic = sum(float(np.sum(g * d)) for g, d in zip(weight_grads + rate_grads,
+                                                            d_theta + d_rates))
+        np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-10)
 
 
 def test_anil_adapts_only_the_head():
@@ -124,18 +142,30 @@ def test_anil_adapts_only_the_head():
     assert np.abs(net.get_layer("hidden").kernel.numpy() - hidden_before).max() > 0
 
 
-def test_reptile_moves_toward_the_adapted_weights():
+def test_reptile_moves_toward_weights_adapted_by_hand():
     net = tiny_mlp()
-    data = task_batch(tasks=1)
-    learner = kse.MetaLearner(net, "reptile", inner_lr=0.1, inner_steps=3)
+    data = task_batch(tasks=2)
     (sx, sy), (qx, qy) = data
-    x, y = np.concatenate([sx[0], qx[0]]), np.concatenate([sy[0], qy[0]])
     theta = [v.numpy().copy() for v in net.trainable_variables]
-    adapted = [w.numpy() for w in learner.fast_weights(x, y, steps=3)]
+    # Each task: 3 SGD steps (rate 0.1) on its support and query data together, written out.
+    targets = []
+    for t in range(2):
+        x, y = np.concatenate([sx[t], qx[t]]), np.concatenate([sy[t], qy[t]])
+        fast = [tf.constant(w) for w in theta]
+        for _ in range(3):
+            with tf.GradientTape() as tape:
+                tape.watch(fast)
+                loss = tf.reduce_mean(tf.square(y - net.stateless_call(fast, [], x)[0]))
+            fast = [w - 0.1 * g for w, g in zip(fast, tape.gradient(loss, fast))]
+        targets.append([w.numpy() for w in fast])
+    learner = kse.MetaLearner(net, "reptile", inner_lr=0.1, inner_steps=3)
     learner.compile(optimizer=keras.optimizers.SGD(0.5))
     learner.train_on_batch(data)
-    for before, target, after in zip(theta, adapted, net.trainable_variables):
-        np.testing.assert_allclose(after.numpy(), before + 0.5 * (target - before), atol=1e-6)
+    for index, (before, after) in enumerate(zip(theta, net.trainable_variables)):
+        mean_target = np.mean([target[index] for target in targets], axis=0)
+        np.testing.assert_allclose(after.numpy(), before + 0.5 * (mean_target - before),
+                                   atol=1e-6)
+    assert max(np.abs(a.numpy() - b).max() for a, b in zip(net.trainable_variables, theta)) > 1e-4
 
 
 def test_adapt_returns_a_new_model_and_leaves_the_learner_untouched():

@@ -67,3 +67,19 @@ def test_text_recipe_meta_trains_a_gpt_on_plays_and_scores_held_out_plays(tmp_pa
     assert "nats/char" in capsys.readouterr().out
     learner = recipes.build_learner(recipes.load_recipe(recipe))
     assert learner.task_output == "self" and learner.model.block_size == 64
+
+
+def test_intervals_are_over_tasks_not_query_points():
+    import numpy as np
+
+    config = recipes.load_recipe(RECIPE, {"eval_tasks": 8, "meta_batch_size": 4,
+                                          "eval_queries": 5, "eval_steps": [2]})
+    learner = recipes.build_learner(config)
+    learner.compile(optimizer="adam")
+    scores = recipes.evaluate_post_adaptation(learner, config)["2_step"]
+    tasks = recipes._tasks(config, config["eval_split"], config["eval_queries"],
+                           config["seed"] + 10_000, 2)
+    losses = np.concatenate([learner.task_predictions(data, 2)[0].numpy() for data in tasks])
+    assert scores["tasks"] == len(losses) == 8
+    assert scores["mse"] == pytest.approx(losses.mean(), rel=1e-5)
+    assert scores["ci95"] == pytest.approx(1.96 * losses.std(ddof=1) / np.sqrt(8), rel=1e-5)

@@ -116,7 +116,9 @@ def _free_ports(count):
 
 @pytest.mark.slow
 def test_two_workers_train_together(tmp_path, glyphs_small_dir, write_recipe):
-    recipe = write_recipe(TINY, epochs=2, batch_size=40)
+    # No random masking (each replica masks on its own): the run can equal one device's.
+    recipe = write_recipe(TINY, epochs=2, batch_size=40, masked_self_loss=False,
+                          model_args={"filters": 4, "units": 8, "mask_rate": 0.0})
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
     out = tmp_path / "shared"
     processes = []
@@ -141,6 +143,44 @@ def test_two_workers_train_together(tmp_path, glyphs_small_dir, write_recipe):
     assert len(history["loss"]) == 2
     # Each worker removed its own backup when training ended.
     assert not (out / "backup").exists() and not (out / "backup-worker-1").exists()
+    # The two workers' global batches of 40 trained as one device would have.
+    single = tmp_path / "single"
+    process = subprocess.run(_command(recipe, single, glyphs_small_dir, "--strategy", "default"),
+                             capture_output=True, text=True, timeout=600,
+                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert process.returncode == 0, process.stderr[-3000:]
+    one_device = keras.saving.load_model(single / "checkpoint.keras")
+    initial = kse_build_like(one_device)
+    assert max(np.abs(a - b).max() for a, b in zip(one_device.get_weights(), initial)) > 1e-4
+    for a, b in zip(model.get_weights(), one_device.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_the_command_line_trains_on_two_replicas_as_on_one_device(tmp_path, glyphs_small_dir,
+                                                                   write_recipe):
+    import keras
+
+    recipe = write_recipe(TINY, epochs=1, batch_size=40, masked_self_loss=False,
+                          model_args={"filters": 4, "units": 8, "mask_rate": 0.0})
+    weights = []
+    for strategy in ("default", "mirrored"):
+        out = tmp_path / strategy
+        assert cli.main(["train", recipe, "--output", str(out), "--data-dir", glyphs_small_dir,
+                         "--strategy", strategy]) == 0
+        weights.append(keras.saving.load_model(out / "checkpoint.keras").get_weights())
+    initial = kse_build_like(keras.saving.load_model(tmp_path / "default" / "checkpoint.keras"))
+    assert max(np.abs(a - b).max() for a, b in zip(weights[0], initial)) > 1e-4
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def kse_build_like(model):
+    """The initial weights of the recipe's model (seed 0) of ``model``'s architecture."""
+    from keras_selfevo import zoo
+
+    return zoo.build("mnist_cnn", filters=4, units=8, mask_rate=0.0, seed=0,
+                     input_shape=model.input_shape[1:],
+                     num_classes=model.get_layer("policy").units).get_weights()
 
 
 @pytest.mark.slow

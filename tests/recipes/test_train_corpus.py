@@ -79,3 +79,15 @@ def test_training_rate_counts_every_step_whatever_steps_per_execution(steps_per_
     # The clock starts at the first callback after 6 steps: step 6 or, 4 at a time, step 8.
     assert rate._timed_from == (6 if steps_per_execution == 1 else 8)
     assert rate.rate is not None and rate.rate > 0
+
+
+def test_steps_per_execution_does_not_change_the_weights(tmp_path):
+    """The gpt recipes run 100 steps per execution: the same weights, bit for bit, as 1."""
+    overrides = {"model_args": {"num_layers": 1, "num_heads": 2, "width": 16,
+                                "block_size": 64},
+                 "epochs": 2, "steps_per_epoch": 10, "sample_length": 0}
+    digests = [train.train(RECIPE, str(tmp_path / f"run{spe}"), data_dir=str(tmp_path / "d"),
+                           overrides={**overrides, "steps_per_execution": spe},
+                           verbose=0)["weights_sha256"]
+               for spe in (1, 10)]
+    assert digests[0] == digests[1]
