@@ -33,6 +33,8 @@ lint: $(VENV)/.installed-dev
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Not the suite: it leaves out the tests marked slow (resume after a kill, two workers, the
+# demo, the notebooks, the full glyph build, language meta-training), which CI runs.
 test-fast: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not slow"
 

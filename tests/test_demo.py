@@ -45,7 +45,7 @@ def test_demo_prints_only_its_own_lines_and_writes_its_files(tmp_path, console_s
     assert any(line.strip().startswith("curl -d @") for line in lines)
     evolve = next(line for line in lines if line.startswith("[evolve]"))
     before, after = map(float, re.search(r"accuracy (\S+) -> (\S+) \(", evolve).groups())
-    assert after > before + 0.1  # as for the other seeds below
+    assert after > 0.4 and after > before + 0.3  # as for the other seeds below
     for name in ("glyphs.png", "self_evolving_losses.png", "reconstructions.png",
                  "maml_sinusoid.png", "evolution.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -54,7 +54,7 @@ def test_demo_prints_only_its_own_lines_and_writes_its_files(tmp_path, console_s
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [1, 2])  # seed 0 is the demo's own (test above)
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])  # seed 0 is the demo's own (test above)
 def test_self_evolution_step_raises_held_out_accuracy(glyphs_small_dir, seed):
     glyphs = demo.load_glyphs(glyphs_small_dir)
     train, test = ~glyphs["held_out"], glyphs["held_out"]
@@ -62,7 +62,8 @@ def test_self_evolution_step_raises_held_out_accuracy(glyphs_small_dir, seed):
         glyphs["pixels"][train], glyphs["targets"][train], glyphs["pixels"][test],
         glyphs["targets"][test], glyphs["num_classes"], seed=seed)
     before, after = history[0]["accuracy"], history[-1]["accuracy"]
-    assert after > before + 0.1, [row["accuracy"] for row in history]
+    # The demo's "0.06 -> 0.54": seeds 0-4 ended at 0.49-0.70 from 0.02-0.08.
+    assert after > 0.4 and after > before + 0.3, [row["accuracy"] for row in history]
 
 
 class _Copy:

@@ -82,24 +82,29 @@ def test_second_order_meta_gradient_equals_central_differences(name):
         assert abs(first_order - numeric) > 1e-4 * max(1.0, abs(numeric))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ["maml", "fomaml", "reptile", "anil"])
-def test_meta_training_a_gpt_on_play_tasks_lowers_the_query_loss(algorithm):
+def test_meta_training_a_gpt_on_play_tasks_beats_the_characters_frequencies(algorithm):
     streams = [s[:20_000] for s in kse.data.shakespeare_streams("train").values()][:4]
     net = kse.zoo.build("gpt", vocabulary=kse.data.shakespeare.vocabulary(), num_layers=1,
                         num_heads=2, width=16, block_size=16, seed=0)
     extra = {"adapt_layers": ["embedding"]} if algorithm == "anil" else {}
     learner = kse.MetaLearner(net, algorithm, inner_lr=0.5, **extra)
-    optimizer = keras.optimizers.SGD(0.5) if algorithm == "reptile" else "adam"
-    learner.compile(optimizer=optimizer)
+    learner.compile(optimizer=keras.optimizers.Adam(1e-2))
     tasks = kse.data.text_tasks(streams, shots=4, queries=4, window=16, meta_batch_size=4,
                                 seed=0)
     fixed = kse.data.text_tasks(streams, shots=4, queries=4, window=16, meta_batch_size=4,
                                 seed=99, num_meta_batches=2)
     before = learner.evaluate(fixed, verbose=0)
-    history = learner.fit(tasks, steps_per_epoch=30, verbose=0)
+    history = learner.fit(tasks, steps_per_epoch=150, verbose=0)
     after = learner.evaluate(fixed, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
-    assert after < before - 0.3, (before, after)
+    # Below the queries' unigram entropy: the adapted model uses context, which the
+    # characters' frequencies alone could not give.
+    targets = np.concatenate([query_y.numpy().ravel() for (_, _), (_, query_y) in fixed])
+    frequencies = np.bincount(targets) / len(targets)
+    unigram = -np.sum(frequencies[frequencies > 0] * np.log(frequencies[frequencies > 0]))
+    assert after < unigram - 0.05, (before, after, unigram)
 
 
 def test_unknown_output_name_is_refused():

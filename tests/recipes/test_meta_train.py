@@ -17,7 +17,15 @@ def test_meta_train_recipe_writes_results_and_learner(tmp_path, capsys):
     assert list(report["evaluations"]) == ["60"]
     scores = report["evaluations"]["60"]
     assert set(scores) == {"1_step", "10_step", "train_seconds"}
-    assert scores["1_step"]["tasks"] == 1000 and scores["1_step"]["mse"] > 0
+    assert scores["1_step"]["tasks"] == 1000
+    # 60 meta-iterations already adapt better than the untrained network on the same tasks
+    # (paired: the same 1,000 tasks; seen at 3.55 against 3.78 for one step).
+    config = recipes.load_recipe(RECIPE)
+    untrained = recipes.build_learner(config)
+    untrained.compile(optimizer="adam")
+    before = recipes.evaluate_post_adaptation(untrained, config)
+    assert scores["1_step"]["mse"] < before["1_step"]["mse"] - 0.1, (before, scores)
+    assert scores["10_step"]["mse"] < before["10_step"]["mse"], (before, scores)
     assert (tmp_path / "learner.keras").exists()
     assert "[meta-train] maml 60 iterations" in capsys.readouterr().out
 
@@ -63,7 +71,7 @@ def test_text_recipe_meta_trains_a_gpt_on_plays_and_scores_held_out_plays(tmp_pa
     assert code == 0
     scores = json.loads((tmp_path / "results.json").read_text())["evaluations"]["4"]
     assert scores["1_step"]["tasks"] == 8
-    assert 0 < scores["10_step"]["nats_per_char"] < scores["1_step"]["nats_per_char"] + 1
+    assert 0 < scores["10_step"]["nats_per_char"] < scores["1_step"]["nats_per_char"]
     assert "nats/char" in capsys.readouterr().out
     learner = recipes.build_learner(recipes.load_recipe(recipe))
     assert learner.task_output == "self" and learner.model.block_size == 64

@@ -114,7 +114,8 @@ def test_the_shipped_recipe_trains_on_a_subset_of_the_real_digits(tmp_path):
     # epoch took exactly one pass over the unlabeled images.
     np.testing.assert_allclose(result["history"]["alpha"], [0.25 * (1 - 1 / steps)],
                                rtol=1e-5)
-    assert 0.0 <= result["history"]["val_categorical_accuracy"][0] <= 1.0
+    # One epoch with 30 labels: well above chance (0.1) already.
+    assert result["history"]["val_categorical_accuracy"][0] > 0.25
 
 
 def test_the_compiled_metrics_count_the_labeled_rows_only():

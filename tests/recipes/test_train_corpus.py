@@ -14,7 +14,8 @@ ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 RECIPE = os.path.join(ROOT, "models", "shakespeare_gpt")
 SMALL = ["--set", 'model_args={"num_layers": 1, "num_heads": 2, "width": 16, "block_size": 64}',
          "--set", "epochs=2", "--set", "steps_per_epoch=6", "--set", "steps_per_execution=3",
-         "--set", "sample_length=20", "--set", "jit_compile=false"]
+         "--set", "sample_length=20", "--set", "jit_compile=false", "--set", "warmup_steps=2",
+         "--set", "learning_rate=0.01"]
 
 
 def test_gpt_recipe_trains_scores_nats_per_char_and_samples(tmp_path, capsys):
@@ -22,8 +23,9 @@ def test_gpt_recipe_trains_scores_nats_per_char_and_samples(tmp_path, capsys):
     assert cli.main(["train", RECIPE, "--output", str(out), "--data-dir", str(tmp_path / "d"),
                      *SMALL]) == 0
     report = json.loads((out / "history.json").read_text())
-    # A barely trained model: between a perfect model and a uniform guess over 87 ids.
-    assert 0 < report["validation_nats_per_char"] < np.log(87) + 0.5
+    # Twelve steps learn the characters' frequencies at least: well below a uniform guess
+    # over the 87 ids (4.47 nats), near the unigram entropy (3.2 nats).
+    assert 0 < report["validation_nats_per_char"] < np.log(87) - 0.7
     assert report["train_seconds"] > 0 and len(report["sample"]) <= 21
     assert len(report["history"]["self_loss"]) == 2
     printed = capsys.readouterr().out
