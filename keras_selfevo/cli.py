@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from keras_selfevo.version import __version__
 
 PROG = "keras-selfevo"
+COMMANDS = ("demo", "train", "evolve", "meta-train", "adapt", "generate", "export", "recipes",
+            "prepare-mnist")
 # kse.distribute.STRATEGIES, repeated so that --help does not import TensorFlow.
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multiworker")
 
@@ -55,11 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Meta-train a MetaLearner recipe, evaluate post-adaptation loss on fresh "
         "tasks at the recipe's checkpoints, write results.json and learner.keras.",
     )
-    meta.add_argument("recipe", help="a recipe folder, e.g. models/maml_sinusoid")
+    meta.add_argument("recipe", help="a recipe name (keras-selfevo recipes lists them), e.g. "
+                      "maml_sinusoid, or a recipe folder")
     meta.add_argument("--algorithm", choices=["maml", "fomaml", "metasgd", "anil", "reptile"],
                       help="override the recipe's algorithm")
     meta.add_argument("--iterations", type=_positive_int, help="meta-iterations (override)")
     meta.add_argument("--output", help="output folder (default: runs/<recipe>/<algorithm>)")
+    _add_data_option(meta, "a folder of images in class subfolders: few-shot tasks from its "
+                     "classes")
     _add_set_option(meta)
     train = commands.add_parser(
         "train",
@@ -68,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         "TensorBoard logs in OUTPUT/logs, OUTPUT/checkpoint.keras after every epoch, a backup "
         "for --resume in OUTPUT/backup, then OUTPUT/history.json and OUTPUT/loss_curve.png.",
     )
-    train.add_argument("recipe", help="a recipe folder, e.g. models/mnist_cnn")
+    train.add_argument("recipe", help="a recipe name (keras-selfevo recipes lists them), e.g. "
+                       "mnist_cnn, tabular, text_classifier, shakespeare_gpt; or a recipe "
+                       "folder")
     train.add_argument("--epochs", type=_positive_int, help="epochs (default: the recipe's)")
     train.add_argument(
         "--batch-size", type=_positive_int,
@@ -81,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
         "default; mirrored: all GPUs, or all logical CPUs without one; multiworker: the "
         "TF_CONFIG cluster (default: auto)",
     )
+    _add_data_option(train, "your own data: a folder of images in class subfolders (images "
+                     "under unlabeled/ train the self-loss only), a CSV/TSV table (recipe "
+                     "tabular; --set label=COLUMN), a UTF-8 text file or folder of .txt/.md "
+                     "files (language recipes), a CSV of labelled texts (recipe "
+                     "text_classifier; --set text=COLUMN --set label=COLUMN)")
     _add_run_options(train, "continue the interrupted run in --output from its last epoch")
     export = commands.add_parser(
         "export",
@@ -102,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         "adapt",
         help="adapt a saved language model to your own text file in a few steps",
         description="Load MODEL (a .keras language model of the zoo, meta-learned or not), hold "
-        "back the last 10%% of TEXT_FILE (UTF-8), adapt on the rest for --steps steps and "
+        "back the last 10% of TEXT_FILE (UTF-8), adapt on the rest for --steps steps and "
         "print the held-back nats/char before and after. Writes OUTPUT/model.keras and "
         "OUTPUT/adapt.json (and OUTPUT/serving/1 with --export); MODEL is only read.",
     )
@@ -131,9 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
         "Writes OUTPUT/history.json (per generation: mean reward, valid rate, metrics) and "
         "OUTPUT/reward_curve.png; finished generations are saved in OUTPUT/generations.",
     )
-    evolve.add_argument("recipe", help="a recipe folder, e.g. models/evolve_bandit_glyphs")
+    evolve.add_argument("recipe", help="a recipe name (keras-selfevo recipes lists them), e.g. "
+                        "evolve_bandit_glyphs, or a recipe folder")
     evolve.add_argument("--generations", type=_positive_int,
                         help="generations (default: the recipe's)")
+    _add_data_option(evolve, "a folder of images in class subfolders: the bandit acts on them")
     _add_run_options(evolve, "continue from the last finished generation in --output")
     prepare = commands.add_parser(
         "prepare-mnist",
@@ -147,6 +161,33 @@ def build_parser() -> argparse.ArgumentParser:
                          "t10k-labels-idx1-ubyte[.gz]")
     prepare.add_argument("--data-dir", help="TFDS data_dir to write (default: $TFDS_DATA_DIR "
                          "or ~/tensorflow_datasets)")
+    recipes = commands.add_parser(
+        "recipes",
+        help="list the recipes, or every field of one with its default and meaning",
+        description="Without NAME: every recipe with the command that runs it and its purpose. "
+        "With NAME: every key `--set` accepts for it: the recipe's value, the default, the "
+        "allowed values and what the key does.",
+    )
+    recipes.add_argument("name", nargs="?", help="a recipe name")
+    generate = commands.add_parser(
+        "generate",
+        help="sample text from a saved zoo language model",
+        description="Load MODEL (a .keras language model of the zoo) and print samples that "
+        "continue PROMPT.",
+    )
+    generate.add_argument("model", help="a .keras language model, e.g. runs/shakespeare_gpt/"
+                          "checkpoint.keras")
+    generate.add_argument("--prompt", default="", help="the text to continue (default: none)")
+    generate.add_argument("--length", type=_positive_int, default=200,
+                          help="characters to sample (default: 200)")
+    generate.add_argument("--temperature", type=_non_negative_float, default=0.8,
+                          help="sampling temperature, 0 for greedy (default: 0.8)")
+    generate.add_argument("--top-k", type=_positive_int, help="sample among the K most likely "
+                          "characters")
+    generate.add_argument("--top-p", type=_probability, help="nucleus sampling mass in (0, 1]")
+    generate.add_argument("--seed", type=int, default=0, help="seed of the samples")
+    generate.add_argument("--num-samples", type=_positive_int, default=1,
+                          help="samples to draw (default: 1)")
     for command in commands.choices.values():
         _add_verbose_option(command)
     return parser
@@ -160,11 +201,17 @@ def _add_run_options(parser: argparse.ArgumentParser, resume_help: str) -> None:
     _add_set_option(parser)
 
 
+def _add_data_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--data", metavar="PATH", help=what)
+
+
 def _add_set_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], type=_key_value,
         metavar="KEY=VALUE",
-        help="override a recipe key; VALUE is read as JSON (numbers, true, lists) or text",
+        help="override a recipe key (keras-selfevo recipes NAME lists them) or a model "
+        "argument (model_args.KEY=VALUE); VALUE is read as JSON (numbers, true, lists) or "
+        "text",
     )
 
 
@@ -187,6 +234,27 @@ def _key_value(text: str) -> tuple[str, object]:
         return key, value
 
 
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _non_negative_float(text: str) -> float:
+    value = _number(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number ≥ 0, got {text!r}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = _number(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -195,6 +263,39 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def _list_recipes() -> int:
+    """``keras-selfevo recipes``: one line a recipe (no TensorFlow needed)."""
+    from keras_selfevo.recipes import catalog
+
+    rows = [catalog.summary(name) for name in catalog.names()]
+    width = max(len(row["name"]) for row in rows)
+    print(f"{'recipe':<{width}}  {'command':<10}  purpose")
+    for row in rows:
+        print(f"{row['name']:<{width}}  {row['command']:<10}  {row['purpose']}")
+    print(f"\nRun one: {PROG} <command> <recipe> [--data PATH] [--set KEY=VALUE]; its keys: "
+          f"{PROG} recipes <recipe>")
+    return 0
+
+
+def _describe_recipe(name: str) -> int:
+    """``keras-selfevo recipes NAME``: every key, its value here, default, values, meaning."""
+    from keras_selfevo.recipes import catalog, evolve, meta_train, schema, train
+
+    path, config = schema.read_recipe(name)
+    fields = {"train": train.FIELDS, "evolve": evolve.FIELDS,
+              "meta-train": meta_train.FIELDS}[config.get("command") or "train"]
+    print(f"{name} ({catalog.summary(name)['command']}): {config.get('description', '')}\n")
+    print(f"Keys of {path} (set any with --set KEY=VALUE):")
+    for key, field in fields.items():
+        value = config.get(key, field.default)
+        shown = json.dumps(value, ensure_ascii=False)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        default = "" if value == field.default else f" (default {json.dumps(field.default)})"
+        print(f"  {key} = {shown}{default}\n      {field.meaning}; {field.description}")
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -208,14 +309,27 @@ def _run(args: argparse.Namespace) -> int:
         from keras_selfevo.recipes.schema import merge_overrides
 
         meta_train(args.recipe, args.output, merge_overrides(
-            dict(args.overrides), algorithm=args.algorithm, iterations=args.iterations))
+            dict(args.overrides), algorithm=args.algorithm, iterations=args.iterations,
+            data=args.data))
+        return 0
+    if args.command == "recipes":
+        return _describe_recipe(args.name)
+    if args.command == "generate":
+        from keras_selfevo.zoo.generation import generate_from_file
+
+        for sample in generate_from_file(args.model, args.prompt, args.length,
+                                         temperature=args.temperature, top_k=args.top_k,
+                                         top_p=args.top_p, seed=args.seed,
+                                         num_samples=args.num_samples):
+            print(sample)
         return 0
     if args.command == "train":
+        from keras_selfevo.recipes.schema import merge_overrides
         from keras_selfevo.recipes.train import train
 
         result = train(args.recipe, args.output, epochs=args.epochs, batch_size=args.batch_size,
                        strategy=args.strategy, data_dir=args.data_dir, resume=args.resume,
-                       overrides=dict(args.overrides))
+                       overrides=merge_overrides(dict(args.overrides), data=args.data))
         if result["initial_epoch"]:
             print(f"[train] resumed at epoch {result['initial_epoch']}")
         summary = result["summary"]
@@ -224,6 +338,10 @@ def _run(args: argparse.Namespace) -> int:
             figures.append(f"{summary['train_chars_per_second']:,.0f} train chars/s")
         if "validation_nats_per_char" in summary:
             figures.append(f"validation {summary['validation_nats_per_char']:.4f} nats/char")
+        if "validation_accuracy" in summary:
+            figures.append(f"held-out accuracy {summary['validation_accuracy']:.4f}")
+        if "validation_r2" in summary:
+            figures.append(f"held-out R² {summary['validation_r2']:.4f}")
         print(f"[train] {', '.join(figures)}")
         if "sample" in summary:
             print(f"[train] sample:\n{summary['sample']}")
@@ -234,10 +352,11 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "evolve":
         from keras_selfevo.recipes.evolve import evolve
+        from keras_selfevo.recipes.schema import merge_overrides
 
         report = evolve(args.recipe, args.output, generations=args.generations,
                         data_dir=args.data_dir, resume=args.resume,
-                        overrides=dict(args.overrides))
+                        overrides=merge_overrides(dict(args.overrides), data=args.data))
         last = report["history"][-1]
         summary = ", ".join(f"{k} {v:.3f}" for k, v in last.items()
                             if k in ("mean_reward", "valid_rate", "accuracy"))
@@ -289,9 +408,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         if args.command is None:
-            choices = ", ".join(["demo", "meta-train", "train", "evolve", "adapt", "export",
-                                 "prepare-mnist"])
+            choices = ", ".join(COMMANDS)
             raise UsageError(f"a command is required ({choices}); see '{PROG} --help'")
+        if args.command == "recipes" and args.name is None:
+            return _list_recipes()
+        import keras_selfevo  # after parsing: TensorFlow loads for the commands that need it
+
+        keras_selfevo.import_all()
         return _run(args)
     except UsageError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)

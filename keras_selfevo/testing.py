@@ -93,7 +93,8 @@ def reload_in_fresh_process(
         inputs_path = os.path.join(workdir, "inputs.npz")
         outputs_path = os.path.join(workdir, "outputs.npz")
         flat = keras.tree.flatten(_to_numpy(inputs))
-        np.savez(inputs_path, *flat)
+        # Strings as unicode arrays: .npz files hold them without pickling.
+        np.savez(inputs_path, *[a.astype(str) if a.dtype.kind == "O" else a for a in flat])
         spec = {"modules": list(modules), "structure": _structure_template(inputs)}
         try:
             run_module("keras_selfevo.testing", [path, inputs_path, outputs_path,
@@ -117,6 +118,7 @@ def _fresh_process_main(argv: list[str]) -> None:
         importlib.import_module(module)
     with np.load(inputs_path) as saved:
         flat = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    flat = [tf.constant(a) for a in flat]
     inputs = keras.tree.map_structure(lambda index: flat[index], spec["structure"])
     model = keras.saving.load_model(model_path)
     outputs = keras.tree.flatten(_to_numpy(model(inputs, training=False)))

@@ -47,6 +47,9 @@ def test_maybe_symbolic_build_takes_an_iterator_and_a_batch():
 def test_compile_state_and_outputs_structure():
     model = _model()
     assert keras_internals.declared_outputs(model).keys() == {"out"}
+    column = keras.Input((1,), name="a")
+    named = keras.Model({"a": column}, keras.layers.Dense(1)(column))
+    assert isinstance(keras_internals.declared_inputs(named), dict)
     model.compile(optimizer="sgd", loss="mse")
     config = keras_internals.compile_config(model)
     assert config["loss"] == "mse"

@@ -36,6 +36,7 @@ __all__ = [
     "Functional",
     "WRITTEN_FOR",
     "compile_config",
+    "declared_inputs",
     "declared_outputs",
     "exact_moments",
     "functional_init_arguments",
@@ -79,6 +80,11 @@ def sublayers(model: keras.layers.Layer, include_self: bool = False) -> list:
 def declared_outputs(model: keras.Model) -> Any:
     """The outputs a functional model was built with (a dict or one tensor), else None."""
     return getattr(model, "_outputs_struct", None)
+
+
+def declared_inputs(model: keras.Model) -> Any:
+    """The inputs a functional model was built with (a dict, a list or one tensor), else None."""
+    return getattr(model, "_inputs_struct", None)
 
 
 class FirstTraceHooks:

@@ -10,6 +10,8 @@ it for its target checks. Two kinds:
 - :class:`NextTokenSelfLoss` (``"sparse_categorical_crossentropy"``, language): integer
   targets ``[batch, time]`` (the next token ids) against scores ``[batch, time, vocab]``; a
   position is one target token, and ``ignore_class`` tokens (padding) do not count.
+- :class:`SquaredErrorSelfLoss` (``"mean_squared_error"``, tables): real-valued targets of
+  the ``"self"`` output's shape, e.g. masked features to reconstruct.
 """
 
 from __future__ import annotations
@@ -187,9 +189,33 @@ class NextTokenSelfLoss(SelfLoss):
         return SelfLossTerms(elements, valid, tf.constant(1.0))
 
 
+@keras.saving.register_keras_serializable(package="keras_selfevo")
+class SquaredErrorSelfLoss(SelfLoss):
+    """The squared error against real-valued targets (e.g. a table's standardised features).
+
+    A position's loss is the mean over the last axis, as binary cross-entropy's; the targets
+    may take any finite value. ``from_logits`` and ``ignore_class`` do not apply.
+    """
+
+    name = "mean_squared_error"
+
+    def takes_token_ids(self, target: tf.Tensor, output_rank: int | None) -> bool:
+        return False
+
+    def value_checks(self, target: tf.Tensor, output_shape: tuple | None,
+                     source: str) -> list[tuple[tf.Tensor, str]]:
+        return [(tf.reduce_all(tf.math.is_finite(tf.cast(target, tf.float32))),
+                 f"{source} holds NaN or infinite values.")]
+
+    def terms(self, target: tf.Tensor, output: tf.Tensor) -> SelfLossTerms:
+        elements = tf.square(tf.cast(target, tf.float32) - tf.cast(output, tf.float32))
+        return SelfLossTerms(elements, None, tf.cast(tf.shape(elements)[-1], tf.float32))
+
+
 SELF_LOSS_KINDS: dict[str, type[SelfLoss]] = {
     BinaryCrossentropySelfLoss.name: BinaryCrossentropySelfLoss,
     NextTokenSelfLoss.name: NextTokenSelfLoss,
+    SquaredErrorSelfLoss.name: SquaredErrorSelfLoss,
 }
 # The names SelfEvolvingModel.compile accepts.
 SELF_LOSSES = tuple(SELF_LOSS_KINDS)

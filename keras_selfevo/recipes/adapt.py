@@ -8,28 +8,10 @@ import tempfile
 from typing import Any
 
 from keras_selfevo._internal import checks as _checks
+from keras_selfevo.data.text_files import read_text_file
 from keras_selfevo.export import export_for_serving
 from keras_selfevo.zoo import load_checkpoint
 from keras_selfevo.zoo.adaptation import UNKNOWN_POLICIES, adapt
-
-
-def read_text_file(path: str) -> str:
-    """A UTF-8 text file's contents, with a clear error for a missing, empty or binary file."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"No text file at {path!r}.")
-    with open(path, "rb") as handle:
-        raw = handle.read()
-    if not raw.strip():
-        raise ValueError(f"The text file {path!r} is empty.")
-    if b"\x00" in raw:
-        raise ValueError(f"{path!r} is a binary file (it holds NUL bytes); give a UTF-8 text "
-                         "file.")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path!r} is not UTF-8 text (byte {error.start}: "
-                         f"{raw[error.start:error.start + 1]!r}); give a UTF-8 text file.")\
-            from None
 
 
 def adapt_file(model_path: str, text_path: str, output: str, steps: int, *,

@@ -22,6 +22,7 @@ import keras
 from keras_selfevo import zoo
 from keras_selfevo._internal.plotting import save_curves
 from keras_selfevo.data import shakespeare
+from keras_selfevo.data.image_folder import read_image_folder
 from keras_selfevo.data.text_builder import vocabulary_of
 from keras_selfevo.evolve.environments import (
     BanditClassification,
@@ -39,7 +40,15 @@ from keras_selfevo.zoo import load_checkpoint
 
 
 def _bandit(config: dict[str, Any]) -> Environment:
-    arrays = data.labeled_arrays(config["dataset"], config["data_dir"])
+    if config["data"]:
+        own = read_image_folder(config["data"], image_size=config["image_size"],
+                                validation_fraction=config["validation_fraction"],
+                                seed=config["seed"])
+        labeled = own.train["label"] >= 0  # images under unlabeled/ are never rewarded
+        arrays = [own.train["x"][labeled], own.train["label"][labeled], own.validation["x"],
+                  own.validation["label"]]
+    else:
+        arrays = data.labeled_arrays(config["dataset"], config["data_dir"])
     rewarded = (None if config["rewarded_fraction"] == 1.0 else
                 data.labeled_subset(arrays[1], config["rewarded_fraction"], config["seed"]))
     return BanditClassification(*arrays, rewarded=rewarded,
@@ -75,6 +84,8 @@ FIELDS: dict[str, Field] = {
                          schema.one_of(*ENVIRONMENTS)),
     "model": Field("mnist_cnn", (str,), f"one of {MODELS}", schema.one_of(*MODELS)),
     "dataset": Field("selfevo_glyphs/classify10", (str,), "a TFDS name"),
+    "data": schema.DATA["data"], "image_size": schema.DATA["image_size"],
+    "validation_fraction": schema.DATA["validation_fraction"],
     "rewarded_fraction": Field(1.0, schema.NUMBER, "a number in (0, 1] (the bandit: the share "
                                "of training images ever rewarded, stratified by class; all are "
                                "pretrained on)", schema.share),
@@ -127,6 +138,46 @@ FIELDS: dict[str, Field] = {
     **schema.LOSSES,
     "jit_compile": Field(False, (bool,), "true or false (compile the train steps with XLA)"),
 }
+FIELDS = schema.explained(FIELDS, {
+    **schema.COMMON_MEANINGS, **schema.DATA_MEANINGS,
+    "environment": "what the model acts in: a bandit over labelled images, verifiable "
+                   "generation (sums, brackets) or verse scored for meter",
+    "model": "the zoo model that acts",
+    "dataset": "the dataset the environment reads (a TFDS name)",
+    "rewarded_fraction": "the bandit: the share of training images ever rewarded",
+    "unrewarded_fraction": "the bandit: the share of each generation's rows that are "
+                           "never-rewarded images (self-loss only)",
+    "pretrain_epochs": "epochs of self-supervised pretraining before the loop",
+    "pretrain_steps": "steps per pretraining epoch on a text stream",
+    "pretrained": "start from this checkpoint or preset instead of pretraining",
+    "prompt_length": "characters of each meter prompt",
+    "generations": "rounds of act, reward, learn",
+    "samples_per_generation": "observations (prompts, images) per generation",
+    "samples_per_observation": "actions sampled per observation (a GRPO group)",
+    "epochs_per_generation": "fit epochs on a generation's rows",
+    "batch_size": "fit batch size (a multiple of the group with group-relative weighting)",
+    "learning_rate": "the pretraining step size (and the loop's without "
+                     "`evolve_learning_rate`)",
+    "evolve_learning_rate": "the loop's step size",
+    "alpha": "weight of the self-loss in the loop",
+    "alpha_end": "alpha at the loop's last step (a cosine from `alpha`)",
+    "reward_weighting": "how a reward becomes a weight w(r)",
+    "kl_beta": "weight of KL(policy || the loop's starting policy)",
+    "reward_threshold": "with 'filter': the reward kept (instead of the batch median)",
+    "temperature": "sampling temperature of the actions",
+    "epsilon": "the bandit: probability of a uniformly random action",
+    "keep": "which samples a generation trains on",
+    "top_fraction": "with keep 'top_fraction': the share kept",
+    "min_reward": "with keep 'min_reward': the lowest reward kept",
+    "restart": "'continue' learning, or start every generation from the first weights",
+    "replay": "earlier generations trained on again",
+    "length": "characters a generation environment writes",
+    "checker": "the verifier of generated strings",
+    "held_out_prompts": "test lines whose prompts a+b= are scored each generation",
+    "corpus_fraction": "share of the rows that are corpus text (self-loss)",
+    "baseline": "also run the supervised twin of the bandit, to compare",
+    "jit_compile": "compile the train steps with XLA",
+})
 # Weightings under which the bandit's reward-0 rows (wrong guesses, unrewarded images) weigh 0.
 ZERO_REWARD_NEUTRAL = ("raw", "normalized", "grpo", "rloo")
 # The loop's settings besides its geometry (LoopGeometry's fields).
@@ -142,7 +193,7 @@ def loop_geometry(config: dict[str, Any]) -> LoopGeometry:
 def load_evolve_recipe(recipe_dir: str,
                        overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Read and check an evolution recipe over the defaults (the loop's grouping too)."""
-    config = schema.load(recipe_dir, FIELDS, overrides)[1]
+    config = schema.load(recipe_dir, FIELDS, overrides, "evolve")[1]
     if config["pretrained"] and not os.path.isfile(config["pretrained"]):
         raise FileNotFoundError(f"`pretrained`: no checkpoint at {config['pretrained']!r} "
                                 "(train one first, e.g. keras-selfevo train "
@@ -246,7 +297,6 @@ def evolve(recipe_dir: str, output: str | None = None, *, generations: int | Non
     """
     config = load_evolve_recipe(recipe_dir, schema.merge_overrides(
         overrides, generations=generations, data_dir=data_dir))
-    schema.model_arguments(config)  # unknown model_args fail before any data is read
     output = schema.output_folder(recipe_dir, output)
     checkpoints = os.path.join(output, "generations")
     if resume and not os.path.isdir(os.path.join(checkpoints, "last")):

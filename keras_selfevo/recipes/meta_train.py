@@ -24,14 +24,17 @@ from keras_selfevo.data import shakespeare
 from keras_selfevo.data.episodes import episodes
 from keras_selfevo.data.language_data import shakespeare_streams, text_tasks
 from keras_selfevo.data.loading import load
+from keras_selfevo.data.own_data import check_path
 from keras_selfevo.data.sinusoid import sinusoid_tasks
 from keras_selfevo.meta.meta_learner import ALGORITHMS, MetaLearner
 from keras_selfevo.recipes import schema
+from keras_selfevo.recipes.data import folder_classes
 from keras_selfevo.recipes.schema import Field
 
 TASKS = ("sinusoid", "episodes", "text")
 # The zoo models this command meta-trains.
 MODELS = ("char_rnn", "conv4", "gpt", "hub_gpt2", "sinusoid_mlp")
+COMMAND = "meta-train"
 _POSITIVE_INT = "a positive integer"
 FIELDS: dict[str, Field] = {
     **schema.COMMON,
@@ -46,6 +49,7 @@ FIELDS: dict[str, Field] = {
     "queries": Field(10, (int,), _POSITIVE_INT, schema.positive_int),
     "ways": Field(5, (int,), _POSITIVE_INT, schema.positive_int),
     "dataset": Field("selfevo_glyphs", (str,), "a TFDS name"),
+    "data": schema.DATA["data"], "image_size": schema.DATA["image_size"],
     "rotations": Field(False, (bool,), "true or false"),
     "window": Field(64, (int,), _POSITIVE_INT, schema.positive_int),
     "learning_rate": Field(1e-3, schema.NUMBER, "a positive number", schema.positive_number),
@@ -57,11 +61,43 @@ FIELDS: dict[str, Field] = {
     "eval_split": Field("test", (str,), "a split name"),
     "steps_per_execution": Field(50, (int,), _POSITIVE_INT, schema.positive_int),
 }
+FIELDS = schema.explained(FIELDS, {
+    **schema.COMMON_MEANINGS, **schema.DATA_MEANINGS,
+    "task": "the task family: sinusoid regression, N-way K-shot image episodes, or text "
+            "(a play's windows)",
+    "model": "the zoo model meta-learned",
+    "algorithm": "the MAML family member",
+    "inner_lr": "the inner-loop step size (Meta-SGD's initial rates)",
+    "inner_steps": "inner-loop steps in training",
+    "adapt_layers": "ANIL: the layers that adapt in the inner loop",
+    "meta_batch_size": "tasks per meta-step",
+    "shots": "support examples per class (episodes) or windows (text) of a task",
+    "queries": "query examples per class or windows of a task in training",
+    "ways": "classes per episode",
+    "dataset": "the labelled dataset episodes are drawn from (a TFDS name)",
+    "rotations": "rotated classes (×4), as MAML's Omniglot",
+    "window": "characters per text window",
+    "learning_rate": "the outer optimizer's step size",
+    "iterations": "meta-iterations in all",
+    "evaluate_at": "meta-iterations after which fresh tasks are scored",
+    "eval_tasks": "fresh tasks scored each time (a multiple of the meta-batch)",
+    "eval_queries": "query examples per class (or windows) when scoring",
+    "eval_steps": "inner-step counts scored",
+    "eval_split": "the split the scored tasks come from",
+    "steps_per_execution": "meta-steps per call into the compiled graph",
+})
 
 
 def load_recipe(recipe_dir: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Read ``recipe_dir/config.json`` over the defaults; check keys, types and ranges."""
-    path, config = schema.load(recipe_dir, FIELDS, overrides)
+    path, config = schema.load(recipe_dir, FIELDS, overrides, COMMAND)
+    if config["data"] is not None:
+        check_path(config["data"])
+        if config["task"] != "episodes" or zoo.data_kind(config["model"]) != "images":
+            raise ValueError(f"`data`: the {config['task']!r} tasks of zoo model "
+                             f"{config['model']!r} do not train on your own files; a folder of "
+                             "images makes few-shot tasks for task 'episodes' (e.g. recipe "
+                             "maml_glyphs).")
     if config["eval_tasks"] % config["meta_batch_size"]:
         source = ("the command line" if {"eval_tasks", "meta_batch_size"} & set(overrides or {})
                   else path)
@@ -98,7 +134,10 @@ def _tasks(config: dict[str, Any], split: str, queries: int, seed: int, batches:
         return text_tasks(streams, config["shots"], queries, config["window"],
                           config["meta_batch_size"], seed=seed, num_meta_batches=batches,
                           first_meta_batch=first)
-    labeled = load(config["dataset"], split=split, data_dir=config["data_dir"])
+    if config["data"]:
+        labeled = folder_classes(config, split)
+    else:
+        labeled = load(config["dataset"], split=split, data_dir=config["data_dir"])
     return episodes(labeled, config["ways"], config["shots"], queries,
                     config["meta_batch_size"], rotations=config["rotations"], seed=seed,
                     num_meta_batches=batches, first_meta_batch=first)

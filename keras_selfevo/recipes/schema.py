@@ -20,6 +20,7 @@ from keras_selfevo import zoo
 from keras_selfevo._internal import checks as _checks
 from keras_selfevo.losses import REINFORCE_LOSSES, SELF_LOSSES, LogLikelihoodReinforceLoss
 from keras_selfevo.losses.reinforce_loss import NORMALIZATIONS
+from keras_selfevo.recipes import catalog
 
 NUMBER = (int, float)
 OPTIONAL_NUMBER = (int, float, type(None))
@@ -34,14 +35,25 @@ class Field:
     Attributes:
         default: Its value when neither the file nor the command line gives one.
         kinds: Accepted types (``bool`` only where listed).
-        description: What is expected, for the error message.
+        description: What is expected (the allowed values), for the error message.
         check: ``check(value, key)`` raises ``ValueError`` for a value out of range.
+        meaning: What the key does (``keras-selfevo recipes NAME`` prints it).
     """
 
     default: Any
     kinds: tuple[type, ...]
     description: str
     check: Callable[[Any, str], Any] | None = None
+    meaning: str = ""
+
+
+def explained(fields: dict[str, Field], meanings: dict[str, str]) -> dict[str, Field]:
+    """``fields`` with the ``meaning`` of each key (every key must have one)."""
+    missing = sorted(set(fields) - set(meanings))
+    if missing:
+        raise ValueError(f"recipe keys without a meaning: {missing}")
+    return {key: dataclasses.replace(field, meaning=meanings[key])
+            for key, field in fields.items()}
 
 
 def positive_int(value: Any, key: str) -> None:
@@ -104,8 +116,9 @@ SELF_LOSS = Field(None, OPTIONAL_STR, f"one of {SELF_LOSSES} or null (the model'
 # The loss keys of the commands that compile a SelfEvolvingModel.
 LOSSES = {
     "self_loss": SELF_LOSS,
-    "reinforce_loss": Field("squared", (str,), f"one of {REINFORCE_LOSSES}",
-                            one_of(*REINFORCE_LOSSES)),
+    "reinforce_loss": Field(None, OPTIONAL_STR, f"one of {REINFORCE_LOSSES} or null (the "
+                            "model's default)", lambda value, key: value is None
+                            or _checks.one_of(value, key, REINFORCE_LOSSES)),
     "reinforce_normalize": Field("sequence", (str,), f"one of {NORMALIZATIONS} (what a "
                                  "sequence's log-likelihood term is a mean over)",
                                  one_of(*NORMALIZATIONS)),
@@ -114,37 +127,91 @@ LOSSES = {
 }
 
 
+# The keys of a recipe that reads the user's own files (`--data PATH`).
+DATA = {
+    "data": Field(None, OPTIONAL_STR, "a folder of images in class subfolders, a CSV/TSV "
+                  "table, a text file or folder of text files, or null"),
+    "image_size": Field(None, (list, type(None)), "[height, width] or null",
+                        lambda value, key: value is None or _image_size(value, key)),
+    "label": Field(None, OPTIONAL_STR, "a column name or null"),
+    "text": Field(None, OPTIONAL_STR, "a column name or null"),
+    "validation_fraction": Field(0.1, NUMBER, "a number in (0, 1)",
+                                 lambda value, key: _checks.number(value, key, 0.0, 1.0,
+                                                                   low_open=True,
+                                                                   high_open=True)),
+    "max_vocabulary": Field(200, (int,), "an integer ≥ 8", lambda value, key:
+                            _checks.int_at_least(value, key, 8)),
+}
+DATA_MEANINGS = {
+    "data": "your own data instead of `dataset` (the command's --data PATH)",
+    "image_size": "resize your images to this size (default: their own, or the most common)",
+    "label": "the label column of a table or of labelled texts (default: a column named "
+             "'label', else the last)",
+    "text": "the text column of labelled texts (default: a column named 'text')",
+    "validation_fraction": "share of your data held out for validation (stratified by class; "
+                           "the last part of each text file)",
+    "max_vocabulary": "the most characters a vocabulary built from your text keeps (rarer "
+                      "ones become one unknown character)",
+}
+
+
+def _image_size(value: Any, key: str) -> None:
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+                       for v in value)):
+        raise ValueError(f"`{key}` must be [height, width] of positive integers, got "
+                         f"{value!r}.")
+
+
 def loss_arguments(config: dict[str, Any]) -> dict[str, Any]:
     """``compile``'s ``self_loss`` (when the recipe sets one) and ``reinforce_loss``."""
     arguments: dict[str, Any] = {}
     if config["self_loss"] is not None:
         arguments["self_loss"] = config["self_loss"]
-    arguments["reinforce_loss"] = config["reinforce_loss"]
+    if config["reinforce_loss"] is not None:
+        arguments["reinforce_loss"] = config["reinforce_loss"]
     if config["reinforce_loss"] == LogLikelihoodReinforceLoss.name:
         arguments["reinforce_loss"] = LogLikelihoodReinforceLoss(
             normalize=config["reinforce_normalize"], clip_epsilon=config["clip_epsilon"])
     return arguments
 
 
+COMMANDS = ("train", "evolve", "meta-train")
 COMMON = {
+    "command": Field(None, OPTIONAL_STR, f"one of {COMMANDS}",
+                     lambda value, key: value is None or _checks.one_of(value, key, COMMANDS)),
     "name": Field("", (str,), "a string"),
     "description": Field("", (str,), "a string"),
     "model_args": Field({}, (dict,), "an object of the zoo builder's arguments"),
     "data_dir": Field(None, OPTIONAL_STR, "a folder or null"),
     "seed": Field(0, (int,), "an integer"),
 }
+COMMON_MEANINGS = {
+    "command": "the command that runs the recipe",
+    "name": "the recipe's name (titles of plots and reports)",
+    "description": "what the recipe trains, in a sentence or two",
+    "model_args": "arguments of the zoo model's builder (also `--set model_args.KEY=VALUE`)",
+    "data_dir": "where TFDS datasets are prepared (nothing is downloaded)",
+    "seed": "seeds the initial weights, the data order and the sampling",
+    "self_loss": "the self-loss: binary cross-entropy (images), the next-token "
+                 "log-likelihood (language), squared error (tables); null keeps the model's",
+    "reinforce_loss": "how the policy output meets a scored action: the reward-weighted "
+                      "squared error, or the reward-weighted log-likelihood (the policy "
+                      "gradient; with reward 1 the cross-entropy)",
+    "reinforce_normalize": "for a sequence's log-likelihood: a mean per sequence, or per token "
+                           "over the batch (DAPO)",
+    "clip_epsilon": "PPO's clip range of the log-likelihood against the sampling policy",
+}
 
 
-def read_recipe(recipe_dir: str) -> tuple[str, dict[str, Any]]:
-    """The path of ``recipe_dir/config.json`` and its JSON object.
+def read_recipe(recipe: str) -> tuple[str, dict[str, Any]]:
+    """The path of a recipe's ``config.json`` (a recipe name or folder) and its JSON object.
 
     Raises:
-        FileNotFoundError: there is no such file.
+        FileNotFoundError: there is no such recipe.
         ValueError: the file is not a JSON object.
     """
-    path = os.path.join(recipe_dir, "config.json")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"No recipe at '{recipe_dir}': expected a file {path}.")
+    path = os.path.join(catalog.locate(recipe), "config.json")
     with open(path) as handle:
         try:
             config = json.load(handle)
@@ -163,23 +230,34 @@ def merge_overrides(overrides: dict[str, Any] | None, **flags: Any) -> dict[str,
     return {**(overrides or {}), **{k: v for k, v in flags.items() if v is not None}}
 
 
-def load(recipe_dir: str, fields: dict[str, Field],
-         overrides: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
-    """Read ``recipe_dir/config.json`` over the defaults of ``fields``, then ``overrides``.
+def load(recipe_dir: str, fields: dict[str, Field], overrides: dict[str, Any] | None = None,
+         command: str | None = None) -> tuple[str, dict[str, Any]]:
+    """Read a recipe's ``config.json`` over the defaults of ``fields``, then ``overrides``.
+
+    ``overrides`` keys ``model_args.KEY`` set one argument of the zoo model's builder.
 
     Returns:
         The file's path and the checked recipe.
 
     Raises:
-        FileNotFoundError: no ``config.json`` in ``recipe_dir``.
-        ValueError: invalid JSON, an unknown key, or a value of the wrong type or range;
-            the message names the key and whether the file or the command line gave it.
+        FileNotFoundError: no such recipe (a name or a folder with a ``config.json``).
+        ValueError: invalid JSON, an unknown key, a value of the wrong type or range, a
+            recipe of another command, or an unknown model argument; the message names the
+            key and whether the file or the command line gave it.
     """
     path, given = read_recipe(recipe_dir)
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    model_overrides = {k.split(".", 1)[1]: overrides.pop(k) for k in list(overrides)
+                       if k.startswith("model_args.")}
     config = {key: field.default for key, field in fields.items()}
     config.update(given)
     config.update(overrides)
+    if model_overrides and isinstance(config.get("model_args"), dict):
+        config["model_args"] = {**config["model_args"], **model_overrides}
+    if command and config.get("command") not in (None, command):
+        raise ValueError(f"{path} is a recipe of `keras-selfevo {config['command']}`, not "
+                         f"`{command}`: run keras-selfevo {config['command']} "
+                         f"{recipe_dir}.")
     unknown = sorted(set(config) - set(fields))
     if unknown:
         raise ValueError(f"{path}: unknown recipe keys {unknown}; known: {sorted(fields)}.")
@@ -194,6 +272,13 @@ def load(recipe_dir: str, fields: dict[str, Field],
                 field.check(value, key)
             except ValueError as error:
                 raise ValueError(f"{source}: {error}") from None
+    if "model" in fields and config.get("model") is not None:
+        accepted = zoo.arguments(config["model"])
+        for key in sorted(set(config["model_args"]) - accepted):
+            source = ("the command line" if key in model_overrides or "model_args" in overrides
+                      else path)
+            raise ValueError(f"{source}: `model_args` {[key]} is not an argument of zoo "
+                             f"model {config['model']!r}; it accepts {sorted(accepted)}.")
     return path, config
 
 
@@ -224,15 +309,11 @@ def model_arguments(config: dict[str, Any], derived: dict[str, Any] | None = Non
     """The zoo builder's arguments: the recipe's ``model_args``, its seed, and ``derived``.
 
     ``derived`` (what the data or the environment fixes: input shape, classes, vocabulary)
-    fills only arguments the recipe does not set and the builder accepts. Unknown
-    ``model_args`` keys are refused here, before any data is read.
+    fills only arguments the recipe does not set and the builder accepts (:func:`load` has
+    refused unknown ``model_args`` keys).
     """
-    name, args = config["model"], dict(config["model_args"])
-    accepted = zoo.arguments(name)
-    unknown = sorted(set(args) - accepted)
-    if unknown:
-        raise ValueError(f"`model_args` {unknown} are not arguments of zoo model {name!r}; "
-                         f"it accepts {sorted(accepted)}.")
+    args = dict(config["model_args"])
+    accepted = zoo.arguments(config["model"])
     args.setdefault("seed", config["seed"])
     for key, value in (derived or {}).items():
         if key in accepted:

@@ -30,18 +30,22 @@ from keras_selfevo import distribute, zoo
 from keras_selfevo._internal import checks as _checks
 from keras_selfevo._internal.plotting import save_curves
 from keras_selfevo.data import language_data, text
+from keras_selfevo.data.own_data import check_path
 from keras_selfevo.losses import WEIGHTINGS
 from keras_selfevo.recipes import data, schema
 from keras_selfevo.recipes.schema import Field
 from keras_selfevo.training import CosineAlpha
+from keras_selfevo.zoo import load_checkpoint
 
 # The zoo models this command trains (with fit, on images or text).
-MODELS = ("char_rnn", "gpt", "hub_gpt2", "mnist_cnn")
+MODELS = ("char_rnn", "gpt", "hub_gpt2", "mnist_cnn", "tabular", "text_classifier")
+COMMAND = "train"
 FIELDS: dict[str, Field] = {
     **schema.COMMON,
     "model": Field(None, (str,), f"one of {MODELS}", schema.one_of(*MODELS)),
-    "dataset": Field(None, (str,),
-                     "a TFDS name, e.g. 'selfevo_glyphs/classify10' or 'mnist'"),
+    "dataset": Field(None, schema.OPTIONAL_STR,
+                     "a TFDS name, e.g. 'selfevo_glyphs/classify10' or 'mnist', or null"),
+    **schema.DATA,
     "train_split": Field("train", (str,), "a split name"),
     "validation_split": Field("test", schema.OPTIONAL_STR, "a split name or null"),
     "max_train_examples": Field(None, schema.OPTIONAL_INT, "a positive integer or null",
@@ -85,7 +89,45 @@ FIELDS: dict[str, Field] = {
                            schema.non_negative_int),
     "deterministic": Field(False, (bool,), "true or false"),
     "jit_compile": Field(False, (bool,), "true or false (compile the step with XLA)"),
+    "pretrained": Field(None, schema.OPTIONAL_STR, "a .keras language model or null"),
 }
+FIELDS = schema.explained(FIELDS, {
+    **schema.COMMON_MEANINGS,
+    "model": "the zoo model to train",
+    "dataset": "the dataset (a TFDS name); `data` (your own files) replaces it",
+    "train_split": "the dataset's split to train on",
+    "validation_split": "the split scored after every epoch (null: none)",
+    "max_train_examples": "train on the first N examples only",
+    "max_validation_examples": "score on the first N validation examples only",
+    "sequence_length": "characters per training window (text)",
+    "epochs": "passes over the training data (or of `steps_per_epoch` steps)",
+    "batch_size": "examples per step, over all replicas together",
+    "learning_rate": "the optimizer's step size (its peak with a schedule)",
+    "alpha": "weight of the self-loss in alpha * L_self + (1 - alpha) * L_reinforce",
+    "alpha_end": "alpha at the last step (a cosine from `alpha`)",
+    "labeled_fraction": "keep the labels of this stratified share of the training images; "
+                        "the others train the self-loss only",
+    "labeled_per_batch": "labeled images in every batch (the rest unlabeled)",
+    "reward_weighting": "how a reward becomes a weight w(r) of the reinforce term",
+    "masked_self_loss": "score the self-loss on the masked elements only",
+    "metrics": "Keras metrics of the policy output, e.g. ['categorical_accuracy']",
+    "steps_per_execution": "steps per call into the compiled graph (must divide an epoch)",
+    "steps_per_epoch": "steps per epoch (text corpora train on random windows)",
+    "optimizer": "Adam, or AdamW (weight decay on matrices only)",
+    "beta_1": "Adam's first-moment decay",
+    "beta_2": "Adam's second-moment decay",
+    "weight_decay": "AdamW's decoupled weight decay",
+    "clip_norm": "clip the global gradient norm to this",
+    "warmup_steps": "linear warm-up steps of the learning rate",
+    "min_learning_rate": "with it, a cosine decay to it over the run",
+    "eval_window": "characters per window of the validation nats/char",
+    "sample_length": "characters of the sample printed after training a language model",
+    "deterministic": "use TensorFlow's deterministic ops (bit-identical reruns, slower)",
+    "jit_compile": "compile the train step with XLA",
+    "pretrained": "text_classifier: start its body from this language model (its vocabulary "
+                  "is kept)",
+    **schema.DATA_MEANINGS,
+})
 
 
 def load_train_recipe(recipe_dir: str,
@@ -96,14 +138,17 @@ def load_train_recipe(recipe_dir: str,
         FileNotFoundError: no ``config.json`` in ``recipe_dir``.
         ValueError: invalid JSON, an unknown key, or a value of the wrong type or range.
     """
-    path, config = schema.load(recipe_dir, FIELDS, overrides)
+    path, config = schema.load(recipe_dir, FIELDS, overrides, COMMAND)
     if config["model"] is None:
         raise ValueError(f"{path}: `model` is required.")
-    if config["dataset"] is None:
-        raise ValueError(f"{path}: `dataset` is required.")
+    if config["data"] is not None:
+        check_path(config["data"])
+        data.own_data_kind(config)  # the model reads your files
+    elif config["dataset"] is None:
+        raise ValueError(f"{path}: `dataset` is required (or your own files: --data PATH).")
     if data.is_corpus(config) and not (config["steps_per_epoch"] and config["sequence_length"]):
-        raise ValueError(f"{path}: a corpus ({config['dataset']}) trains on random windows: set "
-                         "`steps_per_epoch` and `sequence_length`.")
+        raise ValueError(f"{path}: a corpus ({config['data'] or config['dataset']}) trains on "
+                         "random windows: set `steps_per_epoch` and `sequence_length`.")
     if config["steps_per_epoch"]:
         _check_steps_per_execution(config["steps_per_execution"], config["steps_per_epoch"],
                                    path)
@@ -115,9 +160,10 @@ def load_train_recipe(recipe_dir: str,
                          f"less than `batch_size`={config['batch_size']} (the rest of each "
                          "batch is unlabeled).")
     if config["labeled_fraction"] is not None:
-        if data.is_corpus(config) or data.is_text(config):
-            raise ValueError(f"{path}: `labeled_fraction` applies to labeled image datasets, "
-                             f"not {config['dataset']!r}.")
+        if data.is_corpus(config) or data.is_text(config) or config["data"]:
+            raise ValueError(f"{path}: `labeled_fraction` applies to labeled image datasets "
+                             "(your own images: put the unlabeled ones under unlabeled/), "
+                             f"not {config['data'] or config['dataset']!r}.")
         if config["reward_weighting"] != "raw":
             raise ValueError(f"{path}: `labeled_fraction` needs `reward_weighting`='raw' (an "
                              "unlabeled image has reward 0, which only 'raw' leaves out of "
@@ -285,6 +331,33 @@ class EpochTimer(keras.callbacks.Callback):
             logs["epoch_seconds"] = time.perf_counter() - self._start
 
 
+def _pretrained(config: dict[str, Any]) -> keras.Model | None:
+    """The recipe's ``pretrained`` language model, loaded and checked, or None."""
+    if not config["pretrained"]:
+        return None
+    model = load_checkpoint(config["pretrained"])
+    if not callable(getattr(model, "generate_ids", None)) or model.vocabulary is None:
+        raise ValueError(f"`pretrained` ({config['pretrained']}) must be a language model of "
+                         f"the zoo with a vocabulary; it holds a {type(model).__name__}.")
+    return model
+
+
+def own_data_scores(model: keras.Model, validation: dict[str, Any],
+                    info: dict[str, Any]) -> dict[str, float]:
+    """The held-out part of the user's data: accuracy, or R² for a regression."""
+    labels = np.asarray(validation["label"])
+    out = model.predict(validation["x"], batch_size=256, verbose=0)
+    predictions = np.asarray(out["policy"] if isinstance(out, dict) else out)
+    if info.get("kind") == "table" and info["table"]["task"] == "regression":
+        present = ~np.isnan(labels)
+        residual = np.sum((labels[present] - predictions[present, 0]) ** 2)
+        total = np.sum((labels[present] - labels[present].mean()) ** 2)
+        return {"validation_r2": float(1 - residual / total)}
+    labeled = labels >= 0
+    return {"validation_accuracy": float(np.mean(predictions[labeled].argmax(-1)
+                                                 == labels[labeled]))}
+
+
 def weights_digest(model: keras.Model) -> str:
     """SHA-256 of all weights' bytes: equal digests mean bit-identical weights."""
     digest = hashlib.sha256()
@@ -328,7 +401,6 @@ def train(recipe_dir: str, output: str | None = None, *, epochs: int | None = No
     """
     config = load_train_recipe(recipe_dir, schema.merge_overrides(
         overrides, epochs=epochs, batch_size=batch_size, data_dir=data_dir))
-    schema.model_arguments(config)  # unknown model_args fail before any data is read
     _checks.lookup(distribute.STRATEGIES, strategy, "--strategy")
     output = schema.output_folder(recipe_dir, output)
     if os.path.exists(output) and not os.path.isdir(output):
@@ -345,8 +417,14 @@ def train(recipe_dir: str, output: str | None = None, *, epochs: int | None = No
     chosen = distribute.get_strategy(strategy)  # before any other TensorFlow work
     keras.utils.set_random_seed(config["seed"])
     corpus = data.is_corpus(config)
-    train_arrays, validation_arrays, info = (data.read_corpus(config) if corpus
-                                             else data.read_data(config))
+    pretrained = _pretrained(config)
+    train_arrays, validation_arrays, info = (
+        data.read_corpus(config) if corpus
+        else data.read_data(config, pretrained and pretrained.vocabulary))
+    if pretrained is not None:
+        info["pretrained"] = pretrained
+    for note in info.get("notes", []):
+        print(f"[train] {note}")
 
     chief = distribute.is_chief()
     if not chief:
@@ -420,6 +498,8 @@ def train(recipe_dir: str, output: str | None = None, *, epochs: int | None = No
         ids = model.generate(prompt, config["sample_length"], temperature=1.0,
                              seed=config["seed"])
         summary["sample"] = text.decode_stream(ids[0], info["vocabulary"])
+    if not corpus and config["data"] and validation_arrays is not None:
+        summary.update(own_data_scores(model, validation_arrays, info))
     result["summary"] = summary
     if chief:
         history = _read_history(history_csv)

@@ -169,7 +169,10 @@ class InputChecks:
                     f'`y["{key}"]` must hold one value per sample, shape (batch,) or '
                     f"(batch, 1), matching the batch size of x ({batch}); got {tuple(shape)}."
                 )
-        if self.uses_self_loss() and "self" not in y and len(tf.nest.flatten(x)) != 1:
+        outputs = self.declared_outputs
+        own_target = isinstance(outputs, Mapping) and "self_target" in outputs
+        if (self.uses_self_loss() and "self" not in y and not own_target
+                and len(tf.nest.flatten(x)) != 1):
             raise ValueError(
                 '`y["self"]` is missing and the model has several inputs: give the self '
                 "target explicitly."

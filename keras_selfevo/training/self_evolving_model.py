@@ -81,6 +81,8 @@ class SelfEvolvingModel(InputChecks, keras_internals.FirstTraceHooks, keras.Mode
     self_output_is_logits: bool = False
     #: The target id the next-token self-loss ignores when ``compile`` gives none.
     default_self_ignore_class: int | None = None
+    #: ``compile``'s ``reinforce_loss`` when none is given.
+    default_reinforce_loss: str | ReinforceLoss = "squared"
 
     def __new__(cls, *args, **kwargs):
         # Built from inputs and outputs, the model is a FunctionalSelfEvolvingModel, as
@@ -100,7 +102,7 @@ class SelfEvolvingModel(InputChecks, keras_internals.FirstTraceHooks, keras.Mode
         self_loss: str | SelfLoss | None = None,
         self_ignore_class: int | None = None,
         kl_beta: float = 0.0,
-        reinforce_loss: str | ReinforceLoss = "squared",
+        reinforce_loss: str | ReinforceLoss | None = None,
         metrics: Any = None,
         weighted_metrics: Any = None,
         run_eagerly: bool = False,
@@ -143,7 +145,8 @@ class SelfEvolvingModel(InputChecks, keras_internals.FirstTraceHooks, keras.Mode
                 ``"log_likelihood"`` (the reward-weighted ``-log pi(a | x)`` of a categorical
                 policy: the policy gradient; with reward 1 the cross-entropy) or a
                 :class:`~keras_selfevo.losses.ReinforceLoss` (e.g.
-                ``LogLikelihoodReinforceLoss(normalize="token", clip_epsilon=0.2)``).
+                ``LogLikelihoodReinforceLoss(normalize="token", clip_epsilon=0.2)``);
+                default: :attr:`default_reinforce_loss`.
             metrics: Metrics of the ``"policy"`` output against ``y["policy"]``.
             weighted_metrics: Same, weighted by ``sample_weight``.
             run_eagerly: As in ``keras.Model.compile``.
@@ -156,7 +159,8 @@ class SelfEvolvingModel(InputChecks, keras_internals.FirstTraceHooks, keras.Mode
         self.alpha = get_alpha(alpha)
         self.reward_weighting = get_reward_weighting(reward_weighting)
         self.self_loss = self._resolve_self_loss(self_loss, self_from_logits, self_ignore_class)
-        self.reinforce_loss = get_reinforce_loss(reinforce_loss)
+        self.reinforce_loss = get_reinforce_loss(
+            self.default_reinforce_loss if reinforce_loss is None else reinforce_loss)
         self.masked_self_loss = bool(masked_self_loss)
         self.kl_beta = _checks.number(kl_beta, "kl_beta", 0.0)
         self._check_output_names()

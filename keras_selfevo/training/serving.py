@@ -16,6 +16,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_selfevo._internal import keras_internals
+
 NamedOutputs = Callable[[Any], dict[str, tf.Tensor]]
 
 
@@ -59,7 +61,10 @@ def input_specs(model: keras.Model) -> list[tf.TensorSpec]:
     return specs
 
 
-def _call_inputs(specs: list[tf.TensorSpec], args: tuple) -> Any:
+def _call_inputs(model: keras.Model, specs: list[tf.TensorSpec], args: tuple) -> Any:
+    """The model's inputs from the signature's: one tensor, a list, or a dict by name."""
+    if isinstance(keras_internals.declared_inputs(model), Mapping):
+        return {spec.name: arg for spec, arg in zip(specs, args)}
     return args[0] if len(specs) == 1 else list(args)
 
 
@@ -77,11 +82,11 @@ def predict_signatures(model: keras.Model, specs: list[tf.TensorSpec],
     """``serving_default`` and ``serve``: ``named(model(inputs))``, checked against predict."""
 
     def serve(*args):
-        return named(model(_call_inputs(specs, args), training=False))
+        return named(model(_call_inputs(model, specs, args), training=False))
 
     def reference(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         args = tuple(inputs[spec.name] for spec in specs)
-        raw = model.predict(_call_inputs(specs, args), verbose=0)
+        raw = model.predict(_call_inputs(model, specs, args), verbose=0)
         return {key: np.asarray(value) for key, value in named(raw).items()}
 
     signature = ServingSignature(serve, specs, reference)

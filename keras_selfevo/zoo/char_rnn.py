@@ -53,7 +53,15 @@ class CharRNN(LanguageModel):
         self.built = True
 
     def call(self, tokens, training: bool | None = None) -> dict:
-        return self._outputs(self.head(self.body(tokens, training=training)))
+        return self._outputs(self.logits(self.features(tokens, training=training)))
+
+    def features(self, tokens, training: bool | None = None):
+        """The recurrent layers' states ``[batch, time, units]``."""
+        return self.body(tokens, training=training)
+
+    def logits(self, features):
+        """Next-token logits of :meth:`features`."""
+        return self.head(features)
 
     # ------------------------------------------------------------------------- decoding
     def _step_logits(self, token_ids, states) -> tuple:
@@ -98,3 +106,7 @@ def char_rnn(vocab_size: int | None = None, vocabulary: str | None = None, embed
                     units=units, num_layers=num_layers, cell=cell, dropout=dropout)
     model.build((None, None))
     return model
+
+
+# What the model reads from your own files (`keras-selfevo ... --data PATH`).
+char_rnn.data_kind = "text"

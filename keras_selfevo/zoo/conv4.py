@@ -39,3 +39,7 @@ def conv4(num_classes: int = 5, input_shape: tuple[int, ...] = (28, 28, 1), filt
          keras.layers.Dense(num_classes, name="logits")],
         name="conv4",
     )
+
+
+# What the model reads from your own files (`keras-selfevo ... --data PATH`).
+conv4.data_kind = "images"

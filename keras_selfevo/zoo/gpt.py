@@ -78,11 +78,18 @@ class GPT(LanguageModel):
             tf.debugging.assert_less_equal(
                 tf.shape(tokens)[1], self.block_size,
                 message=f"`tokens` is longer than the model's `block_size` ({self.block_size})")
+        return self._outputs(self.logits(self.features(tokens, training=training)))
+
+    def features(self, tokens, training: bool | None = None):
+        """The last layer's states ``[batch, time, width]`` (before the tied output layer)."""
         h = self.embedding(tokens)
         for block in self.blocks:
             h = block(h, training=training)
-        h = self.final_norm(h)
-        return self._outputs(self.embedding.token_embedding(h, reverse=True))
+        return self.final_norm(h)
+
+    def logits(self, features):
+        """Next-token logits of :meth:`features`: the transposed token embedding."""
+        return self.embedding.token_embedding(features, reverse=True)
 
     # ------------------------------------------------------------------------- decoding
     def _cached_logits(self, tokens, caches: list, index) -> tuple:
@@ -153,3 +160,7 @@ def gpt(vocab_size: int | None = None, vocabulary: str | None = None, num_layers
                 num_heads=num_heads, width=width, block_size=block_size, dropout=dropout)
     model.build((None, None))
     return model
+
+
+# What the model reads from your own files (`keras-selfevo ... --data PATH`).
+gpt.data_kind = "text"

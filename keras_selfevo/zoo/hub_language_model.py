@@ -123,3 +123,7 @@ def hub_gpt2(vocab_size: int | None = None, vocabulary: str | None = None, num_l
     model = HubLanguageModel(backbone, vocabulary=vocabulary)
     model.build((None, None))
     return model
+
+
+# What the model reads from your own files (`keras-selfevo ... --data PATH`).
+hub_gpt2.data_kind = "text"

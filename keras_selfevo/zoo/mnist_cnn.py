@@ -146,3 +146,7 @@ def _consistency_cnn(inputs: keras.KerasTensor, num_classes: int, filters: int, 
         outputs["self_target"], outputs["mask"] = PseudoLabel(confidence,
                                                               name="pseudo_label")(policy)
     return SelfEvolvingModel(inputs, outputs, name="mnist_cnn")
+
+
+# What the model reads from your own files (`keras-selfevo ... --data PATH`).
+mnist_cnn.data_kind = "images"

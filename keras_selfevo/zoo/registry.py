@@ -15,6 +15,8 @@ from keras_selfevo.zoo.gpt import gpt
 from keras_selfevo.zoo.hub_language_model import hub_gpt2
 from keras_selfevo.zoo.mnist_cnn import mnist_cnn
 from keras_selfevo.zoo.sinusoid_mlp import sinusoid_mlp
+from keras_selfevo.zoo.tabular import tabular
+from keras_selfevo.zoo.text_classifier import text_classifier
 
 BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "char_rnn": char_rnn,
@@ -23,6 +25,8 @@ BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "hub_gpt2": hub_gpt2,
     "mnist_cnn": mnist_cnn,
     "sinusoid_mlp": sinusoid_mlp,
+    "tabular": tabular,
+    "text_classifier": text_classifier,
 }
 
 
@@ -35,6 +39,16 @@ def arguments(name: str) -> set[str]:
     """The keyword arguments the builder of ``name`` accepts."""
     builder = _checks.lookup(BUILDERS, name, "name", kind="zoo model")
     return set(inspect.signature(builder).parameters)
+
+
+def data_kind(name: str) -> str | None:
+    """What the model ``name`` reads from the user's own files (None: datasets only).
+
+    ``"images"``, ``"table"``, ``"text"`` or ``"labelled_texts"``; each model's file declares
+    it, beside its builder.
+    """
+    builder = _checks.lookup(BUILDERS, name, "name", kind="zoo model")
+    return getattr(builder, "data_kind", None)
 
 
 def build(name: str, **overrides: Any) -> keras.Model:

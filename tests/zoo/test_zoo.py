@@ -18,6 +18,15 @@ CASES = {
     "hub_gpt2": ({"vocabulary": "()[]", "num_layers": 1, "num_heads": 2, "hidden_dim": 8,
                   "intermediate_dim": 16, "max_sequence_length": 16},
                  TOKENS, {"self": (2, 9, 7), "policy": (2, 9, 7)}),
+    "tabular": ({"numeric": ["a", "b"], "means": [0.0, 1.0], "variances": [1.0, 4.0],
+                 "categorical": {"colour": ["red", "blue"]}, "num_classes": 3, "units": [8]},
+                {"a": np.array([[0.5], [1.0]], np.float32),
+                 "b": np.array([[2.0], [-1.0]], np.float32),
+                 "colour": np.array([["red"], ["green"]], object)},
+                {"self": (2, 5), "self_target": (2, 5), "mask": (2, 5), "policy": (2, 3)}),
+    "text_classifier": ({"vocabulary": "()[]", "num_classes": 3,
+                         "body_args": {"embed_dim": 4, "units": 6}}, TOKENS,
+                        {"self": (2, 8, 7), "self_target": (2, 8), "policy": (2, 3)}),
 }
 
 
@@ -29,9 +38,10 @@ def test_names():
 def test_every_model_passes_the_saving_helper(name):
     kwargs, inputs, shape = CASES[name]
     model = kse.zoo.build(name, seed=0, **kwargs)
-    # gpt's fresh-process reload is tests/zoo/test_gpt.py's (with dropout, to 1e-6).
+    # gpt's fresh-process reload is tests/zoo/test_gpt.py's (with dropout, to 1e-6); XLA
+    # takes no string input (a table's categories).
     testing.run_model_saving_test(model, inputs, expected_output_shape=shape,
-                                  fresh_process=name != "gpt")
+                                  fresh_process=name != "gpt", run_jit_compile=name != "tabular")
 
 
 def test_conv4_strided_form_matches_maml_omniglot():
