@@ -37,3 +37,63 @@ def test_sdist_carries_models_tutorials_readme_and_license(tmp_path):
             if f.endswith((".json", ".md", ".png", ".ipynb"))
         )
         assert in_repo and shipped == in_repo
+
+
+@pytest.mark.slow
+def test_the_wheel_runs_recipes_by_name_on_your_data_outside_the_clone(tmp_path):
+    """A new environment with only the built wheel (its dependencies made visible): the
+    commands find their recipes by name and train on the user's files."""
+    import sysconfig
+
+    import numpy as np
+
+    from tests.data.test_own_data import image_folder, write_csv
+
+    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir",
+                    str(tmp_path / "dist")], cwd=ROOT, check=True, capture_output=True,
+                   timeout=300)
+    (wheel,) = (tmp_path / "dist").glob("keras_selfevo-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = {n for n in archive.namelist() if n.startswith("keras_selfevo/recipes/shipped/")}
+    in_repo = {f"keras_selfevo/recipes/shipped/{name}/config.json"
+               for name in os.listdir(os.path.join(ROOT, "models"))
+               if os.path.isfile(os.path.join(ROOT, "models", name, "config.json"))}
+    assert in_repo and shipped == in_repo
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    site = subprocess.run([str(venv / "bin" / "python"), "-c",
+                           "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    # The dependencies come from this environment's site-packages (not processed as a site
+    # folder, so its editable link to the clone stays out); the package from the wheel.
+    with open(os.path.join(site, "dependencies.pth"), "w") as handle:
+        handle.write(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--no-deps", "-q",
+                    str(wheel)], check=True, capture_output=True, timeout=300)
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    command = str(venv / "bin" / "keras-selfevo")
+
+    def run(*args):
+        result = subprocess.run([command, *args], cwd=work, capture_output=True, text=True,
+                                env=env, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout
+
+    located = subprocess.run([str(venv / "bin" / "python"), "-c",
+                              "import keras_selfevo; print(keras_selfevo.__file__)"], cwd=work,
+                             capture_output=True, text=True, env=env, check=True).stdout
+    assert located.startswith(site), located
+    assert "mnist_cnn" in run("recipes") and "label =" in run("recipes", "tabular")
+    images = image_folder(tmp_path / "images", size=(12, 12), per_class=12)
+    out = run("train", "mnist_cnn", "--data", str(images), "--output", "run_images",
+              "--set", 'model_args={"filters": 4, "units": 8}', "--set", "epochs=1",
+              "--set", "batch_size=8")
+    assert "held-out accuracy" in out and (work / "run_images" / "checkpoint.keras").exists()
+    rng = np.random.default_rng(0)
+    table = write_csv(tmp_path / "t.csv", ["x", "kind"],
+                      [[f"{v:.2f}", "a" if v > 0 else "b"] for v in rng.normal(size=60)])
+    assert "held-out accuracy" in run("train", "tabular", "--data", table, "--set",
+                                      "label=kind", "--set", "epochs=2", "--output", "run_t")
