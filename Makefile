@@ -3,9 +3,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PYTEST_ARGS ?= -n 2
+# loadgroup: the tests of one xdist_group run on one worker (they share a slow fixture).
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo test test-fast lint bench clean notebooks
 
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
@@ -26,6 +27,11 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 
 demo: $(VENV)/.installed
 	@$(BIN)/keras-selfevo demo --output demo_output
+
+# JupyterLab on the tutorials, figures inline.
+notebooks: $(VENV)/.installed
+	@$(PIP) -e ".[notebooks]"
+	@$(BIN)/jupyter lab tutorials/
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check keras_selfevo tests benchmarks

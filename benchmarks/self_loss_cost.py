@@ -45,6 +45,9 @@ ABLATIONS = {
     "  same, alpha 0, Adam 3e-3": {**PREVIOUS, "alpha": 0.0, "learning_rate": 0.003},
     "  self head detached (the recipe's), Adam 1e-3": {"learning_rate": 0.001},
     "  the recipe with the self-loss also training the shared conv": {"model_args": _SHARED},
+    "  the recipe with the log-likelihood reinforce loss (reward 1: the cross-entropy)": {
+        "reinforce_loss": "log_likelihood"},
+    "  the same at Adam 1e-3": {"reinforce_loss": "log_likelihood", "learning_rate": 0.001},
     EARLIER: BEFORE,
     "  same, alpha 0 (no self-loss; the input still masked)": {**BEFORE, "alpha": 0.0},
     "  same, no masking, alpha 0 (the recipe's pipeline alone)": {

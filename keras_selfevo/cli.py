@@ -15,7 +15,7 @@ from keras_selfevo.version import __version__
 
 PROG = "keras-selfevo"
 COMMANDS = ("demo", "train", "evolve", "meta-train", "adapt", "generate", "export", "recipes",
-            "prepare-mnist")
+            "presets", "prepare-mnist")
 # kse.distribute.STRATEGIES, repeated so that --help does not import TensorFlow.
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multiworker")
 
@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
         "on a sample batch and compare with the model's predict. Prints the signatures as "
         "saved_model_cli show --all does; exits 1 when the check fails.",
     )
-    export.add_argument("checkpoint", help="a .keras file, e.g. runs/mnist_cnn/checkpoint.keras")
+    export.add_argument("checkpoint", help="a .keras file, e.g. runs/mnist_cnn/checkpoint.keras, "
+                        "or a preset (keras-selfevo presets)")
     export.add_argument("base_dir", help="the model's serving folder, e.g. serving/mnist_cnn")
     export.add_argument("--version", type=_positive_int,
                         help="version number (default: the next free one)")
@@ -113,13 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
     adapt = commands.add_parser(
         "adapt",
         help="adapt a saved language model to your own text file in a few steps",
-        description="Load MODEL (a .keras language model of the zoo, meta-learned or not), hold "
-        "back the last 10% of TEXT_FILE (UTF-8), adapt on the rest for --steps steps and "
-        "print the held-back nats/char before and after. Writes OUTPUT/model.keras and "
+        description="Load MODEL (a .keras language model of the zoo, meta-learned or not, or a "
+        "preset), hold back the last 10% of TEXT_FILE (UTF-8), adapt on the rest for --steps "
+        "steps and print the held-back nats/char before and after. Writes OUTPUT/model.keras and "
         "OUTPUT/adapt.json (and OUTPUT/serving/1 with --export); MODEL is only read.",
     )
     adapt.add_argument("model", help="a .keras language model, e.g. runs/shakespeare_gpt/"
-                       "checkpoint.keras")
+                       "checkpoint.keras, or a preset, e.g. shakespeare_gpt")
     adapt.add_argument("text_file", help="your UTF-8 text file")
     adapt.add_argument("--steps", type=_positive_int, default=100,
                        help="adaptation steps (default: 100)")
@@ -169,14 +170,21 @@ def build_parser() -> argparse.ArgumentParser:
         "allowed values and what the key does.",
     )
     recipes.add_argument("name", nargs="?", help="a recipe name")
+    commands.add_parser(
+        "presets",
+        help="list the ready-trained models shipped with the package",
+        description="Every preset: its name (usable wherever a .keras checkpoint is, and in "
+        "kse.zoo.from_preset), what it is, its size, its card's headline figure and the "
+        "recipe that made it.",
+    )
     generate = commands.add_parser(
         "generate",
         help="sample text from a saved zoo language model",
-        description="Load MODEL (a .keras language model of the zoo) and print samples that "
-        "continue PROMPT.",
+        description="Load MODEL (a .keras language model of the zoo, or a preset) and print "
+        "samples that continue PROMPT.",
     )
     generate.add_argument("model", help="a .keras language model, e.g. runs/shakespeare_gpt/"
-                          "checkpoint.keras")
+                          "checkpoint.keras, or a preset, e.g. shakespeare_gpt")
     generate.add_argument("--prompt", default="", help="the text to continue (default: none)")
     generate.add_argument("--length", type=_positive_int, default=200,
                           help="characters to sample (default: 200)")
@@ -276,6 +284,24 @@ def _list_recipes() -> int:
         print(f"{row['name']:<{width}}  {row['command']:<10}  {row['purpose']}")
     print(f"\nRun one: {PROG} <command> <recipe> [--data PATH] [--set KEY=VALUE]; its keys: "
           f"{PROG} recipes <recipe>")
+    return 0
+
+
+def _list_presets() -> int:
+    """``keras-selfevo presets``: one line a preset (no TensorFlow needed)."""
+    from keras_selfevo import presets
+
+    rows = []
+    for name in presets.names():
+        meta = presets.metadata(name)
+        rows.append((name, f"{presets.size_bytes(name) / 1e6:.1f} MB", meta.get("recipe", ""),
+                     meta.get("description", ""), meta.get("headline", "")))
+    width = max((len(row[0]) for row in rows), default=6)
+    for name, size, recipe, description, headline in rows:
+        print(f"{name:<{width}}  {size:>7}  recipe {recipe}\n{'':<{width}}  {description}"
+              f"\n{'':<{width}}  {headline}")
+    print(f"\nUse one wherever a .keras checkpoint goes ({PROG} generate shakespeare_gpt "
+          "--prompt ROMEO:) or in Python: kse.zoo.from_preset(NAME).")
     return 0
 
 
@@ -412,6 +438,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"a command is required ({choices}); see '{PROG} --help'")
         if args.command == "recipes" and args.name is None:
             return _list_recipes()
+        if args.command == "presets":
+            return _list_presets()
         import keras_selfevo  # after parsing: TensorFlow loads for the commands that need it
 
         keras_selfevo.import_all()

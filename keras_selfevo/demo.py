@@ -28,6 +28,7 @@ from keras_selfevo.meta import MetaLearner
 # Drawings 0-14 of each class train, 15-19 are held out.
 HELD_OUT_FROM = 15
 TEXT_PROMPT = "\n\n**"
+PRESET = "shakespeare_gpt"  # the ready-trained model the text step ends on
 
 
 @dataclasses.dataclass
@@ -257,12 +258,17 @@ def _text_step(steps: int, seed: int):
     nats_before, sample_before = model.nats_per_char(validation), sample()
     model.fit(language_data.window_batches(train_ids, 64, 32, seed, 0, steps), verbose=0)
     nats_after, sample_after = model.nats_per_char(validation), sample()
+    model = zoo.from_preset(PRESET)
+    nats_preset, sample_preset = model.nats_per_char(validation), sample()
     line = (f"GPT (2 layers, width 64) on the Shakespeare plays, {steps} steps of next-token "
             f"log-likelihood: validation {nats_before:.2f} -> {nats_after:.2f} nats/char\n"
             f"       sample before: {sample_before!r}\n"
-            f"       sample after:  {sample_after!r}")
+            f"       sample after:  {sample_after!r}\n"
+            f"       the ready-trained preset {PRESET!r} (4 layers, width 128; "
+            f"kse.zoo.from_preset): {nats_preset:.2f} nats/char\n"
+            f"                      {sample_preset!r}")
     figures = {"text_nats_before": nats_before, "text_nats_after": nats_after,
-               "text_sample_after": sample_after,
+               "text_sample_after": sample_after, "text_nats_preset": nats_preset,
                "_summary": f"{nats_before:.2f} -> {nats_after:.2f} nats/char"}
     return line, figures, ()
 
@@ -307,11 +313,14 @@ def _summary(steps: list[Step], output_dir: str) -> str:
     return "\n".join(
         [f"\nSummary ({total:.0f} s; files in {os.path.abspath(output_dir)}):", *lines,
          "\nNext:",
-         "  keras-selfevo train models/shakespeare_gpt        # a GPT on Shakespeare, "
-         "1.73 nats/char in ~90 s",
-         "  keras-selfevo evolve models/evolve_bandit_glyphs  # the reward loop, longer",
-         "  keras-selfevo meta-train models/maml_sinusoid     # MAML and its variants",
-         "  jupyter lab tutorials/                            # the notebooks, step by step",
+         "  keras-selfevo generate shakespeare_gpt --prompt ROMEO:  # a ready-trained model",
+         "  keras-selfevo train mnist_cnn --data my_images/       # your own images (or a "
+         "CSV, a text)",
+         "  keras-selfevo evolve evolve_bandit_glyphs             # the reward loop, longer",
+         "  keras-selfevo meta-train maml_sinusoid                # MAML and its variants",
+         "  keras-selfevo recipes | presets                       # what else there is",
+         "  make notebooks                                        # the tutorials in "
+         "JupyterLab (in a clone)",
          f"\nTensorFlow {tf.__version__}, Keras {keras.__version__}"])
 
 

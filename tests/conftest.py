@@ -64,6 +64,19 @@ def glyphs_small_dir(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
+def glyphs_full_dir(tmp_path_factory) -> str:
+    """A data_dir holding the whole ``selfevo_glyphs`` build (about a minute, once per worker;
+    the tests that use it share the xdist group ``glyphs_full``, so one worker builds it)."""
+    import tensorflow_datasets as tfds
+
+    import keras_selfevo  # noqa: F401  (registers the builder)
+
+    data_dir = str(tmp_path_factory.mktemp("tfds-full"))
+    tfds.builder("selfevo_glyphs", data_dir=data_dir).download_and_prepare()
+    return data_dir
+
+
+@pytest.fixture(scope="session")
 def console_script() -> str:
     """The installed ``keras-selfevo`` script next to this interpreter."""
     path = os.path.join(os.path.dirname(sys.executable), "keras-selfevo")

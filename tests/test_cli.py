@@ -43,7 +43,7 @@ def test_console_script_error_is_one_stderr_line_without_traceback(console_scrip
     assert result.stderr.strip().splitlines() == [
         "keras-selfevo: error: argument COMMAND: invalid choice: 'bogus' "
         "(choose from 'demo', 'meta-train', 'train', 'export', 'adapt', 'evolve', "
-        "'prepare-mnist', 'recipes', 'generate')"
+        "'prepare-mnist', 'recipes', 'presets', 'generate')"
     ]
 
 

@@ -9,15 +9,26 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.mark.slow
-def test_sdist_carries_models_tutorials_readme_and_license(tmp_path):
+# The wheel may carry the presets; all of it stays under this many bytes.
+MAX_WHEEL_BYTES = 15_000_000
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The sdist and the wheel, built once, and the build's log."""
+    out = tmp_path_factory.mktemp("dist")
     build = subprocess.run(
         [sys.executable, "-m", "build", "--sdist", "--wheel", "--no-isolation", "--outdir",
-         str(tmp_path)],
+         str(out)],
         cwd=ROOT, check=True, capture_output=True, text=True, timeout=300,
     )
+    return out, build.stdout + build.stderr
+
+
+@pytest.mark.slow
+def test_sdist_carries_models_tutorials_readme_and_license(built):
+    tmp_path, log = built
     # What `pip install .` runs: the build backend must not warn about the metadata.
-    log = build.stdout + build.stderr
     assert "deprecat" not in log.lower(), log
     (wheel,) = tmp_path.glob("keras_selfevo-*.whl")
     with zipfile.ZipFile(wheel) as archive:
@@ -40,21 +51,23 @@ def test_sdist_carries_models_tutorials_readme_and_license(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_wheel_runs_recipes_by_name_on_your_data_outside_the_clone(tmp_path):
+def test_the_wheel_runs_recipes_by_name_on_your_data_outside_the_clone(built, tmp_path):
     """A new environment with only the built wheel (its dependencies made visible): the
-    commands find their recipes by name and train on the user's files."""
+    commands find their recipes and presets by name and train on the user's files."""
     import sysconfig
 
     import numpy as np
 
+    from keras_selfevo import presets
     from tests.data.test_own_data import image_folder, write_csv
 
-    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir",
-                    str(tmp_path / "dist")], cwd=ROOT, check=True, capture_output=True,
-                   timeout=300)
-    (wheel,) = (tmp_path / "dist").glob("keras_selfevo-*.whl")
+    (wheel,) = built[0].glob("keras_selfevo-*.whl")
+    assert os.path.getsize(wheel) <= MAX_WHEEL_BYTES
     with zipfile.ZipFile(wheel) as archive:
-        shipped = {n for n in archive.namelist() if n.startswith("keras_selfevo/recipes/shipped/")}
+        names = set(archive.namelist())
+    assert {f"keras_selfevo/presets/{name}/{file}" for name in presets.names()
+            for file in presets.FILES} <= names
+    shipped = {n for n in names if n.startswith("keras_selfevo/recipes/shipped/")}
     in_repo = {f"keras_selfevo/recipes/shipped/{name}/config.json"
                for name in os.listdir(os.path.join(ROOT, "models"))
                if os.path.isfile(os.path.join(ROOT, "models", name, "config.json"))}
@@ -87,6 +100,9 @@ def test_the_wheel_runs_recipes_by_name_on_your_data_outside_the_clone(tmp_path)
                              capture_output=True, text=True, env=env, check=True).stdout
     assert located.startswith(site), located
     assert "mnist_cnn" in run("recipes") and "label =" in run("recipes", "tabular")
+    assert "shakespeare_gpt" in run("presets")
+    assert run("generate", "shakespeare_gpt", "--prompt", "ROMEO:", "--length", "10").startswith(
+        "ROMEO:")
     images = image_folder(tmp_path / "images", size=(12, 12), per_class=12)
     out = run("train", "mnist_cnn", "--data", str(images), "--output", "run_images",
               "--set", 'model_args={"filters": 4, "units": 8}', "--set", "epochs=1",

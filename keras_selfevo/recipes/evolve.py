@@ -19,7 +19,7 @@ from typing import Any
 
 import keras
 
-from keras_selfevo import zoo
+from keras_selfevo import presets, zoo
 from keras_selfevo._internal.plotting import save_curves
 from keras_selfevo.data import shakespeare
 from keras_selfevo.data.image_folder import read_image_folder
@@ -97,8 +97,8 @@ FIELDS: dict[str, Field] = {
                              schema.non_negative_int),
     "pretrain_steps": Field(500, (int,), "a positive integer (steps per pretraining epoch "
                             "on a text stream: the meter environment)", schema.positive_int),
-    "pretrained": Field(None, schema.OPTIONAL_STR, "a .keras checkpoint to start from "
-                        "(skips pretraining), or null"),
+    "pretrained": Field(None, schema.OPTIONAL_STR, "a .keras checkpoint or a preset "
+                        "(keras-selfevo presets) to start from (skips pretraining), or null"),
     "prompt_length": Field(16, (int,), "a positive integer (meter prompts, in characters)",
                            schema.positive_int),
     "generations": Field(10, (int,), _INT, schema.positive_int),
@@ -194,10 +194,10 @@ def load_evolve_recipe(recipe_dir: str,
                        overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Read and check an evolution recipe over the defaults (the loop's grouping too)."""
     config = schema.load(recipe_dir, FIELDS, overrides, "evolve")[1]
-    if config["pretrained"] and not os.path.isfile(config["pretrained"]):
-        raise FileNotFoundError(f"`pretrained`: no checkpoint at {config['pretrained']!r} "
-                                "(train one first, e.g. keras-selfevo train "
-                                "models/shakespeare_gpt).")
+    pretrained = config["pretrained"]
+    if pretrained and not os.path.isfile(pretrained) and not presets.is_preset(pretrained):
+        raise FileNotFoundError(f"`pretrained`: no checkpoint or preset {pretrained!r} (one "
+                                f"of {presets.names()}, a .keras file, or a preset folder).")
     if config["rewarded_fraction"] != 1.0 and config["environment"] != "bandit":
         raise ValueError(f"`rewarded_fraction` applies to the bandit environment, not "
                          f"{config['environment']!r}.")
@@ -306,6 +306,9 @@ def evolve(recipe_dir: str, output: str | None = None, *, generations: int | Non
     keras.utils.set_random_seed(config["seed"])
     environment = ENVIRONMENTS[config["environment"]](config)
     start = time.perf_counter()
+    if config["pretrained"] and presets.is_preset(config["pretrained"]):
+        print(f"[evolve] starting from the preset {config['pretrained']}: "
+              f"{presets.metadata(config['pretrained']).get('description', '')}", flush=True)
     model = compiled_model(config, environment, _loop_alpha(config, environment))
     os.makedirs(output, exist_ok=True)  # every input is checked and the model built
     if not resume and not config["pretrained"]:
@@ -329,6 +332,7 @@ def evolve(recipe_dir: str, output: str | None = None, *, generations: int | Non
         _pretrain(baseline, supervised, baseline_env)
         report["baseline_history"] = _loop(baseline, baseline_env, supervised, None).run(
             config["generations"], verbose=0)
+    model.save(os.path.join(output, "model.keras"))  # generate, export, adapt read it
     with open(os.path.join(output, "history.json"), "w") as handle:
         json.dump(report, handle, indent=2)
     curves = {"mean_reward": [row["mean_reward"] for row in history],

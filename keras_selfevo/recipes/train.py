@@ -30,7 +30,7 @@ from keras_selfevo import distribute, zoo
 from keras_selfevo._internal import checks as _checks
 from keras_selfevo._internal.plotting import save_curves
 from keras_selfevo.data import language_data, text
-from keras_selfevo.data.own_data import check_path
+from keras_selfevo.data.own_data import check_path, split_rows
 from keras_selfevo.losses import WEIGHTINGS
 from keras_selfevo.recipes import data, schema
 from keras_selfevo.recipes.schema import Field
@@ -85,11 +85,14 @@ FIELDS: dict[str, Field] = {
     "min_learning_rate": Field(None, schema.OPTIONAL_NUMBER, "a positive number or null (cosine "
                                "decay to it over the run when set)", schema.positive_number),
     "eval_window": Field(64, (int,), "a positive integer", schema.positive_int),
+    "early_stopping": Field(None, schema.OPTIONAL_INT, "a positive integer (epochs of "
+                            "patience) or null (train every epoch)", schema.positive_int),
     "sample_length": Field(300, (int,), "an integer ≥ 0",
                            schema.non_negative_int),
     "deterministic": Field(False, (bool,), "true or false"),
     "jit_compile": Field(False, (bool,), "true or false (compile the step with XLA)"),
-    "pretrained": Field(None, schema.OPTIONAL_STR, "a .keras language model or null"),
+    "pretrained": Field(None, schema.OPTIONAL_STR, "a .keras language model, a preset "
+                        "(keras-selfevo presets), or null"),
 }
 FIELDS = schema.explained(FIELDS, {
     **schema.COMMON_MEANINGS,
@@ -121,6 +124,9 @@ FIELDS = schema.explained(FIELDS, {
     "warmup_steps": "linear warm-up steps of the learning rate",
     "min_learning_rate": "with it, a cosine decay to it over the run",
     "eval_window": "characters per window of the validation nats/char",
+    "early_stopping": "hold back 10% of the training rows; stop when their loss has not "
+                      "improved for this many epochs and keep the best epoch's weights (as "
+                      "scikit-learn's early_stopping; the validation split stays unseen)",
     "sample_length": "characters of the sample printed after training a language model",
     "deterministic": "use TensorFlow's deterministic ops (bit-identical reruns, slower)",
     "jit_compile": "compile the train step with XLA",
@@ -159,6 +165,9 @@ def load_train_recipe(recipe_dir: str,
         raise ValueError(f"{path}: `labeled_per_batch`={config['labeled_per_batch']} must be "
                          f"less than `batch_size`={config['batch_size']} (the rest of each "
                          "batch is unlabeled).")
+    if config["early_stopping"] is not None and data.is_corpus(config):
+        raise ValueError(f"{path}: `early_stopping` applies to examples (images, rows, "
+                         "labelled texts), not to a text corpus trained on random windows.")
     if config["labeled_fraction"] is not None:
         if data.is_corpus(config) or data.is_text(config) or config["data"]:
             raise ValueError(f"{path}: `labeled_fraction` applies to labeled image datasets "
@@ -320,6 +329,87 @@ class TrainingRate(keras.callbacks.Callback):
             self.rate = (self.steps - self._timed_from) / (now - self._start)
 
 
+class HeldOutEarlyStopping(keras.callbacks.Callback):
+    """Stop when the loss on rows held back from training stops improving; keep the best.
+
+    After every epoch the model is evaluated on ``dataset`` (rows taken from the training
+    split, never the validation split, whose score stays an unbiased estimate); its
+    reinforce loss (or the total loss when there is none) is logged as
+    ``early_stopping_loss``. After ``patience`` epochs without a new best, training stops,
+    and at its end the best epoch's weights are restored.
+    """
+
+    def __init__(self, dataset: tf.data.Dataset, patience: int):
+        super().__init__()
+        self.dataset, self.patience = dataset, patience
+        self.best, self.best_epoch, self.best_weights, self._wait = np.inf, None, None, 0
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        scores = self.model.evaluate(self.dataset, verbose=0, return_dict=True)
+        loss = float(scores.get("reinforce_loss", scores["loss"]))
+        if logs is not None:
+            logs["early_stopping_loss"] = loss
+        if loss < self.best:
+            self.best, self.best_epoch, self._wait = loss, epoch, 0
+            self.best_weights = self.model.get_weights()
+        else:
+            self._wait += 1
+            if self._wait >= self.patience:
+                self.model.stop_training = True
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+def held_back_rows(arrays: dict[str, Any], seed: int,
+                   fraction: float = 0.1) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The training rows split into the rows trained on and ``fraction`` held back."""
+    count = len(arrays["label"] if "label" in arrays else arrays["x"])
+    held = np.random.default_rng([seed, 4]).random(count) < fraction
+    if not held.any() or held.all():
+        raise ValueError(f"`early_stopping`: the {count} training rows are too few to hold "
+                         f"back {fraction:.0%} of them.")
+    return split_rows(arrays, held, seed)
+
+
+class TermsProgbar(keras.callbacks.ProgbarLogger):
+    """Keras's progress bar without the logs of a term whose weight is fixed at zero.
+
+    A recipe with alpha fixed at 1 (a language model) computes no reinforce term and one
+    fixed at 0 no self term: their zeros and the constant alpha are left off the bar; the
+    history and the CSV log keep every key.
+    """
+
+    def __init__(self, hidden: set[str]):
+        super().__init__()
+        self.hidden = set(hidden)
+
+    def _shown(self, logs: dict | None) -> dict | None:
+        return None if logs is None else {k: v for k, v in logs.items()
+                                          if k not in self.hidden}
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        super().on_train_batch_end(batch, self._shown(logs))
+
+    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        super().on_test_batch_end(batch, self._shown(logs))
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        super().on_epoch_end(epoch, self._shown(logs))
+
+    def on_test_end(self, logs: dict | None = None) -> None:
+        super().on_test_end(self._shown(logs))
+
+
+def fixed_zero_terms(config: dict[str, Any]) -> set[str]:
+    """The log keys of the terms a recipe's constant alpha (1 or 0) switches off."""
+    if config["alpha_end"] is not None or config["alpha"] not in (0, 1):
+        return set()
+    off = "reinforce_loss" if config["alpha"] == 1 else "self_loss"
+    return {off, f"val_{off}", "alpha", "val_alpha"}
+
+
 class EpochTimer(keras.callbacks.Callback):
     """Adds ``epoch_seconds`` (wall time of the epoch, validation included) to the logs."""
 
@@ -437,6 +527,7 @@ def train(recipe_dir: str, output: str | None = None, *, epochs: int | None = No
     if resume and os.path.isfile(metadata):
         first_epoch = _resumed_epoch(metadata, output)
 
+    stopper = None
     if corpus:
         steps = config["steps_per_epoch"]
         batches = language_data.window_batches(train_arrays, config["sequence_length"],
@@ -445,6 +536,11 @@ def train(recipe_dir: str, output: str | None = None, *, epochs: int | None = No
         validation = None  # scored once at the end, over the whole split
     else:
         to_model = data.to_model_inputs(config, info)
+        if config["early_stopping"]:
+            train_arrays, held_back = held_back_rows(train_arrays, config["seed"])
+            stopper = HeldOutEarlyStopping(
+                data.validation_dataset(held_back, config["batch_size"], to_model),
+                config["early_stopping"])
         if config["labeled_per_batch"]:
             batches, steps = data.mixed_epoch_dataset(
                 train_arrays, config["labeled_per_batch"], config["batch_size"], config["seed"],
@@ -474,6 +570,10 @@ def train(recipe_dir: str, output: str | None = None, *, epochs: int | None = No
     ]
     if chief:
         callbacks.append(keras.callbacks.ModelCheckpoint(os.path.join(output, "checkpoint.keras")))
+    if fixed_zero_terms(config):
+        callbacks.append(TermsProgbar(fixed_zero_terms(config)))
+    if stopper is not None:
+        callbacks.insert(0, stopper)  # first: its loss reaches the CSV log and the history
     try:
         # The batches are already in their (seeded) order.
         model.fit(batches, epochs=config["epochs"], steps_per_epoch=steps, shuffle=False,
@@ -481,10 +581,15 @@ def train(recipe_dir: str, output: str | None = None, *, epochs: int | None = No
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
+    summary_stop = {}
+    if stopper is not None and stopper.best_weights is not None:
+        summary_stop["early_stopping_epoch"] = stopper.best_epoch + 1
+        if chief:  # the checkpoint holds the best epoch's weights, not the last
+            model.save(os.path.join(output, "checkpoint.keras"))
     digest = weights_digest(model)
     result = {"output": output, "weights_sha256": digest, "initial_epoch": first_epoch,
               "history": None}
-    summary: dict[str, Any] = {"train_seconds": rate.seconds}
+    summary: dict[str, Any] = {"train_seconds": rate.seconds, **summary_stop}
     if rate.rate is not None:
         summary["steps_per_second"] = rate.rate
         if corpus:

@@ -13,6 +13,7 @@ import tensorflow as tf
 from keras_selfevo._internal import checks as _checks
 from keras_selfevo.data import language_data, text
 from keras_selfevo.meta.meta_learner import MetaLearner
+from keras_selfevo.zoo.checkpoint import load_checkpoint
 from keras_selfevo.zoo.language_model import LanguageModel
 
 UNKNOWN_POLICIES = ("error", "skip", "replace")
@@ -108,7 +109,7 @@ def _inner_steps(learner: MetaLearner, adapted: LanguageModel, batches: tf.data.
 
 
 def adapt(
-    model: keras.Model,
+    model: keras.Model | str,
     texts: str | Sequence[str],
     steps: int = 100,
     *,
@@ -133,7 +134,8 @@ def adapt(
     model.
 
     Args:
-        model: A zoo language model (``gpt``, ``char_rnn``) or a MetaLearner of one.
+        model: A zoo language model (``gpt``, ``char_rnn``) or a MetaLearner of one, or the
+            name of a preset or the path of a checkpoint holding one.
         texts: The user's text (one string, or several joined by newlines).
         steps: Gradient steps (≥ 1).
         learning_rate: Step size (default: the learner's inner rates, else 1e-4); for a
@@ -153,6 +155,8 @@ def adapt(
         ValueError: a bad argument, characters outside the vocabulary (named), or a text
             too short for one window in each part; all before any step.
     """
+    if isinstance(model, str):
+        model = load_checkpoint(model)
     network, learner = language_model_of(model)
     _checks.positive_int(steps, "steps")
     _checks.positive_int(batch_size, "batch_size")

@@ -1,4 +1,4 @@
-"""Load a ``.keras`` checkpoint in safe mode, with a clear error for a file that is not one.
+"""Load a ``.keras`` checkpoint or a preset in safe mode, with a clear error for anything else.
 
 Every Keras class of the package is registered when ``keras_selfevo`` is imported, so any
 model the package saves loads here.
@@ -11,11 +11,22 @@ import zipfile
 
 import keras
 
+from keras_selfevo import presets
+
 
 def load_checkpoint(path: str) -> keras.Model:
-    """Load a ``.keras`` checkpoint with ``safe_mode=True`` (no Lambda / arbitrary code)."""
+    """Load a ``.keras`` checkpoint, or a preset, with ``safe_mode=True`` (no arbitrary code).
+
+    ``path`` may also be a preset's name (``keras-selfevo presets`` lists them) or a folder
+    of the preset layout: see :func:`keras_selfevo.zoo.from_preset`.
+    """
+    if presets.is_preset(path):
+        from keras_selfevo.zoo.presets import from_preset
+
+        return from_preset(path)
     if not str(path).endswith(".keras"):
-        raise ValueError(f"`checkpoint` must be a .keras file, got {path!r}.")
+        raise ValueError(f"`checkpoint` must be a .keras file or a preset (one of "
+                         f"{presets.names()}, or a preset folder), got {path!r}.")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No checkpoint at {path!r}.")
     if not zipfile.is_zipfile(path):

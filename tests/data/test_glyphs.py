@@ -90,14 +90,14 @@ def test_config_sizes():
 
 
 @pytest.mark.slow
-def test_default_config_has_over_1000_classes_with_20_samples(tmp_path):
-    builder = tfds.builder("selfevo_glyphs", data_dir=str(tmp_path))
-    builder.download_and_prepare()
-    config = builder.builder_config
+@pytest.mark.xdist_group("glyphs_full")
+def test_default_config_has_over_1000_classes_with_20_samples(glyphs_full_dir):
+    tmp_path = glyphs_full_dir
+    config = tfds.builder("selfevo_glyphs", data_dir=tmp_path).builder_config
     assert config.num_classes >= 1000 and config.samples_per_class >= 20
     labels = {}
     for split in ("train", "validation", "test"):
-        ds = tfds.load("selfevo_glyphs", data_dir=str(tmp_path), split=split)
+        ds = tfds.load("selfevo_glyphs", data_dir=tmp_path, split=split)
         labels[split] = np.concatenate(
             [batch["label"] for batch in tfds.as_numpy(ds.batch(4096))]
         )

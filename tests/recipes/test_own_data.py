@@ -57,6 +57,30 @@ def test_train_tabular_classifies_and_regresses_raw_rows(tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_early_stopping_keeps_the_best_epoch_of_rows_held_back_from_training(tmp_path):
+    from keras_selfevo.recipes.train import held_back_rows, train
+
+    rng = np.random.default_rng(1)
+    values = [[f"{x:.3f}", f"{np.sin(3 * x) + 0.5 * rng.normal():.3f}"]
+              for x in rng.normal(size=120)]
+    table = write_csv(tmp_path / "noisy.csv", ["x", "y"], values)
+    result = train("tabular", str(tmp_path / "run"), verbose=0,
+                   overrides={"data": table, "epochs": 60, "early_stopping": 3,
+                              "learning_rate": 0.03})
+    losses = result["history"]["early_stopping_loss"]
+    best = int(np.argmin(losses))
+    assert result["summary"]["early_stopping_epoch"] == best + 1
+    assert len(losses) == best + 1 + 3 < 60  # stopped after 3 epochs without a new best
+    # The checkpoint holds the best epoch's weights: its loss on the held-back rows is the
+    # best one logged, not the last.
+    model = kse.zoo.load_checkpoint(str(tmp_path / "run" / "checkpoint.keras"))
+    data = kse.data.table.read_table(table, seed=0)
+    _, held = held_back_rows(data.train, 0)
+    predicted = model.predict(held["x"], verbose=0)["policy"][:, 0]
+    assert np.mean((held["label"] - predicted) ** 2) == pytest.approx(losses[best], rel=1e-4)
+    assert losses[-1] > losses[best]
+
+
 def test_a_language_model_trains_on_a_folder_of_text_files(tmp_path, capsys):
     folder = tmp_path / "texts"
     folder.mkdir()

@@ -30,6 +30,9 @@ def test_gpt_recipe_trains_scores_nats_per_char_and_samples(tmp_path, capsys):
     assert len(report["history"]["self_loss"]) == 2
     printed = capsys.readouterr().out
     assert "validation" in printed and "nats/char" in printed
+    # alpha is fixed at 1: the bar leaves out the reinforce term and alpha, the log keeps them.
+    assert "self_loss" in printed and "reinforce_loss" not in printed and "alpha" not in printed
+    assert "reinforce_loss" in (out / "history.csv").read_text().splitlines()[0]
 
 
 def test_windows_are_deterministic_and_resume_where_they_stopped():
