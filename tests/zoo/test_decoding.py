@@ -78,16 +78,21 @@ def test_sampled_tokens_are_the_same_with_and_without_the_cache(case):
     np.testing.assert_array_equal(cached[:, :3], prompt)
 
 
-@pytest.mark.parametrize("settings", [dict(temperature=0.0), dict(temperature=1.0),
-                                      dict(temperature=0.7, top_k=4, top_p=0.8)])
-def test_xla_and_graph_sample_alike(settings):
-    # The sampler's random numbers come from integer hashing: the same with XLA.
+def test_xla_and_graph_sample_alike():
+    # The sampler's random numbers come from integer hashing: the same with XLA. The
+    # settings are the compiled loop's inputs, so one XLA compile serves greedy, plain and
+    # top-k + top-p sampling (top-k of the whole vocabulary and top-p 1 keep every token).
     model = _model("gpt")
     prompt = np.array([[1, 4, 5], [1, 7, 7]], np.int32)
     seed = tf.constant([8, 9])
-    np.testing.assert_array_equal(
-        model.generate_ids(prompt, 30, seed=seed, jit_compile=True, **settings),
-        model.generate_ids(prompt, 30, seed=seed, jit_compile=False, **settings))
+    every = model.vocab_size
+    for temperature, top_k, top_p in ((0.0, every, 1.0), (1.0, every, 1.0), (0.7, 4, 0.8)):
+        settings = dict(temperature=tf.constant(temperature), top_k=tf.constant(top_k),
+                        top_p=tf.constant(top_p), seed=seed)
+        np.testing.assert_array_equal(
+            model.generate_ids(prompt, 30, jit_compile=True, **settings),
+            model.generate_ids(prompt, 30, jit_compile=False, **settings))
+    assert len([k for k in model._functions.by_key if k[-1]]) == 1  # one XLA loop
 
 
 @pytest.mark.parametrize("bad, message", [
