@@ -84,8 +84,11 @@ def test_the_wheel_runs_recipes_by_name_on_your_data_outside_the_clone(built, tm
     # folder, so its editable link to the clone stays out); the package from the wheel.
     with open(os.path.join(site, "dependencies.pth"), "w") as handle:
         handle.write(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--no-deps", "-q",
-                    str(wheel)], check=True, capture_output=True, timeout=300)
+    # --ignore-installed: the development install's metadata is visible through that path,
+    # and pip would otherwise take it for this package already installed.
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--no-deps",
+                    "--ignore-installed", "-q", str(wheel)], check=True, capture_output=True,
+                   timeout=300)
     work = tmp_path / "elsewhere"
     work.mkdir()
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}

@@ -58,7 +58,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "recipe": "maml_glyphs", "overrides": {},
         "description": "conv4 meta-learned with MAML for 5-way 1-shot classification of "
                        "selfevo_glyphs (handwriting-like glyphs of alphabets it never saw)",
-        "check": {"kind": "meta", "tasks": 96, "steps": 1, "tolerance": 0.02}},
+        "check": {"kind": "meta", "tasks": 48, "steps": 1, "tolerance": 0.02}},
     "digits_cnn": {
         "recipe": "mnist_cnn", "overrides": {"dataset": "selfevo_digits",
                                              "validation_split": "test"},
