@@ -294,7 +294,9 @@ def _list_presets() -> int:
     rows = []
     for name in presets.names():
         meta = presets.metadata(name)
-        rows.append((name, f"{presets.size_bytes(name) / 1e6:.1f} MB", meta.get("recipe", ""),
+        size = presets.size_bytes(name)
+        shown = f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size / 1e3:.0f} kB"
+        rows.append((name, shown, meta.get("recipe", ""),
                      meta.get("description", ""), meta.get("headline", "")))
     width = max((len(row[0]) for row in rows), default=6)
     for name, size, recipe, description, headline in rows:
