@@ -570,8 +570,9 @@ def train(recipe_dir: str, output: str | None = None, *, epochs: int | None = No
     ]
     if chief:
         callbacks.append(keras.callbacks.ModelCheckpoint(os.path.join(output, "checkpoint.keras")))
-    if fixed_zero_terms(config):
-        callbacks.append(TermsProgbar(fixed_zero_terms(config)))
+    hidden = fixed_zero_terms(config)
+    if hidden:
+        callbacks.append(TermsProgbar(hidden))
     if stopper is not None:
         callbacks.insert(0, stopper)  # first: its loss reaches the CSV log and the history
     try:
