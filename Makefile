@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # loadgroup: the tests of one xdist_group run on one worker (they share a slow fixture).
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: demo test test-fast lint bench clean notebooks
+.PHONY: demo test test-fast lint bench clean notebooks docs
 
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
@@ -21,8 +21,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	@echo "Installing keras-selfevo[dev] into $(VENV) (a few minutes, once)"
-	@$(PIP) -e ".[dev]"
+	@echo "Installing keras-selfevo[dev,docs] into $(VENV) (a few minutes, once)"
+	@$(PIP) -e ".[dev,docs]"
 	@touch $(VENV)/.installed $@
 
 demo: $(VENV)/.installed
@@ -33,8 +33,13 @@ notebooks: $(VENV)/.installed
 	@$(PIP) -e ".[notebooks]"
 	@$(BIN)/jupyter lab tutorials/
 
+# The documentation site (README, guides, model cards, tutorials, API reference) at
+# http://127.0.0.1:8000, rebuilt on every change.
+docs: $(VENV)/.installed-dev
+	@NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
+
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check keras_selfevo tests benchmarks
+	$(BIN)/ruff check keras_selfevo tests benchmarks docs
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -50,4 +55,4 @@ bench: $(VENV)/.installed-dev
 	done
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info demo_output .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info demo_output .pytest_cache site

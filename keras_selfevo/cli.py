@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from keras_selfevo.version import __version__
 
@@ -198,6 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
                           help="samples to draw (default: 1)")
     for command in commands.choices.values():
         _add_verbose_option(command)
+        # How the command spells each argument of the functions it calls (see _as_flags).
+        command.set_defaults(flags={
+            action.dest: (max(action.option_strings, key=len),
+                          action.const if action.nargs == 0 else None)
+            for action in command._actions  # noqa: SLF001
+            if action.option_strings and action.dest not in ("help", "verbose")})
     return parser
 
 
@@ -379,16 +387,13 @@ def _run(args: argparse.Namespace) -> int:
                   "loss_curve.png, logs/")
         return 0
     if args.command == "evolve":
-        from keras_selfevo.recipes.evolve import evolve
+        from keras_selfevo.recipes.evolve import comparison, evolve
         from keras_selfevo.recipes.schema import merge_overrides
 
         report = evolve(args.recipe, args.output, generations=args.generations,
                         data_dir=args.data_dir, resume=args.resume,
                         overrides=merge_overrides(dict(args.overrides), data=args.data))
-        last = report["history"][-1]
-        summary = ", ".join(f"{k} {v:.3f}" for k, v in last.items()
-                            if k in ("mean_reward", "valid_rate", "accuracy"))
-        print(f"[evolve] generation {last['generation']}: {summary}")
+        print(comparison(report))
         return 0
     if args.command == "adapt":
         from keras_selfevo.recipes.adapt import adapt_file
@@ -430,9 +435,38 @@ def _run(args: argparse.Namespace) -> int:
     raise UsageError(f"command '{args.command}' is not available in {PROG} {__version__}")
 
 
+# A keyword argument as the library spells it in a message: `name='value'`, name=value
+# (not a recipe key after --set, not an attribute or a flag).
+_KEYWORD = re.compile(r"(?<![\w.\-])(?<!--set )`?([a-z_]+)`?=('[^']*'|\"[^\"]*\"|[\w.+\-]+)")
+
+
+def _as_flags(message: str, flags: dict[str, tuple[str, Any]]) -> str:
+    """An error's Python spellings of the command's arguments in the command's own.
+
+    The library names keyword arguments as Python does (``unknown='skip'``,
+    ``overwrite=True``); under the command line the user passes ``--unknown skip`` and
+    ``--overwrite``. ``flags`` maps each argument to its flag and, for a switch, the value it
+    sets.
+    """
+
+    def spelled(match: re.Match) -> str:
+        name, value = match.groups()
+        if name not in flags:
+            return match.group(0)
+        flag, switch = flags[name]
+        if switch is not None:
+            return flag if value == str(switch) else match.group(0)
+        if len(value) > 2 and value[0] in "'\"" and re.fullmatch(r"[\w.+\-/]+", value[1:-1]):
+            value = value[1:-1]
+        return f"{flag} {value}"
+
+    return _KEYWORD.sub(spelled, message)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     parser = build_parser()
+    args = None
     try:
         args = parser.parse_args(argv)
         if args.command is None:
@@ -450,7 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
     except (ValueError, FileNotFoundError) as error:
-        message = " ".join(str(error).split())
+        message = _as_flags(" ".join(str(error).split()), getattr(args, "flags", {}))
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return 2
     except RuntimeError as error:

@@ -56,3 +56,31 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"keras-selfevo {__version__}"
 
 
+
+
+def test_errors_name_the_commands_flags_not_the_python_arguments(tmp_path, capsys):
+    """The library says ``unknown='skip'``; under the command the user reads its flags."""
+    text = tmp_path / "snow.txt"
+    text.write_text("ROMEO: \u2603 the snow\n" * 20, encoding="utf-8")
+    assert cli.main(["adapt", "shakespeare_gpt", str(text), "--output", str(tmp_path / "a"),
+                     "--steps", "1"]) == 2
+    error = capsys.readouterr().err
+    assert "pass --unknown skip to drop them, or --unknown replace to map each to " \
+           "--placeholder ' '." in error, error
+    assert "unknown=" not in error and not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize("message, expected", [
+    ("pass overwrite=True to replace it", "pass --overwrite to replace it"),
+    ("pass overwrite=False", "pass overwrite=False"),  # not what the switch sets
+    ("`placeholder`='q' must be", "--placeholder q must be"),
+    ("(or pass data_dir=PREPARED)", "(or pass --data-dir PREPARED)"),
+    ("needs keep='all'", "needs keep='all'"),  # a recipe key, not a flag
+    ("(--set label=COLUMN)", "(--set label=COLUMN)"),
+    ("model_args.units=8", "model_args.units=8"),
+])
+def test_python_spellings_become_flags(message, expected):
+    flags = {"overwrite": ("--overwrite", True), "placeholder": ("--placeholder", None),
+             "data_dir": ("--data-dir", None), "label": ("--label", None),
+             "units": ("--units", None)}
+    assert cli._as_flags(message, flags) == expected

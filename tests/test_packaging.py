@@ -16,7 +16,7 @@ MAX_WHEEL_BYTES = 15_000_000
 
 # What a checkout holds besides the sources: environments and earlier builds' leftovers.
 _NOT_SOURCES = shutil.ignore_patterns(".git", ".venv", ".anchor-venv", "build", "dist",
-                                      "*.egg-info", "__pycache__", ".pytest_cache",
+                                      "*.egg-info", "__pycache__", ".pytest_cache", "site",
                                       "demo_output")
 
 

@@ -144,12 +144,12 @@ class SelfEvolution:
     is a multiple of the group size. A model compiled with ``kl_beta`` > 0 is anchored to
     the weights the loop began with (:meth:`SelfEvolvingModel.set_reference`).
 
-    Example:
-    >>> env = BanditClassification(images, labels, test_images, test_labels)
-    >>> model = kse.zoo.build("mnist_cnn", input_shape=images.shape[1:], num_classes=10)
-    >>> model.compile(optimizer="adam", alpha=0.3, reward_weighting="normalized")
-    >>> history = SelfEvolution(model, env, samples_per_generation=1000).run(10)
-    >>> history[-1]["accuracy"]  # held-out accuracy learned from reward alone
+    Examples:
+        >>> env = BanditClassification(images, labels, test_images, test_labels)
+        >>> model = kse.zoo.build("mnist_cnn", input_shape=images.shape[1:], num_classes=10)
+        >>> model.compile(optimizer="adam", alpha=0.3, reward_weighting="normalized")
+        >>> history = SelfEvolution(model, env, samples_per_generation=1000).run(10)
+        >>> history[-1]["accuracy"]  # held-out accuracy learned from reward alone
 
     Args:
         model: A compiled :class:`~keras_selfevo.SelfEvolvingModel` with a policy output.

@@ -161,7 +161,7 @@ def export_for_serving(
 
 def _exists(version: int, target: str) -> ValueError:
     return ValueError(f"Version {version} already exists at {target}; pass overwrite=True "
-                      "(--overwrite) to replace it, or choose another version.")
+                      "to replace it, or choose another version.")
 
 
 @contextlib.contextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 
 from keras_selfevo._internal import checks as _checks
@@ -32,7 +34,7 @@ class ConvBlock(keras.layers.Layer):
     """
 
     def __init__(self, filters: int, kernel_size: int = 3, pool: bool = True,
-                 normalization: str | None = "batch", strides: int = 1, **kwargs):
+                 normalization: str | None = "batch", strides: int = 1, **kwargs: Any):
         super().__init__(**kwargs)
         for arg, value in (("filters", filters), ("kernel_size", kernel_size),
                            ("strides", strides)):

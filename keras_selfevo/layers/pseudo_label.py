@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 
 from keras_selfevo._internal import checks as _checks
@@ -23,7 +25,7 @@ class PseudoLabel(keras.layers.Layer):
         **kwargs: Base layer arguments (``name``, ``dtype``...).
     """
 
-    def __init__(self, threshold: float = 0.9, **kwargs):
+    def __init__(self, threshold: float = 0.9, **kwargs: Any):
         super().__init__(**kwargs)
         self.threshold = _checks.number(threshold, "threshold", 0.0, 1.0, low_open=True,
                                         kind="a float")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 
 from keras_selfevo._internal import checks as _checks
@@ -25,7 +27,7 @@ class RandomMasking(SavesSeedState, keras.layers.Layer):
     """
 
     def __init__(self, rate: float = 0.25, mask_value: float = 0.0, seed: int | None = None,
-                 **kwargs):
+                 **kwargs: Any):
         super().__init__(**kwargs)
         _checks.number(rate, "rate", 0.0, 1.0, high_open=True, kind="a float")
         self.rate = float(rate)

@@ -36,7 +36,7 @@ class RecurrentBlock(keras.layers.Layer):
 
     def __init__(self, vocab_size: int, embed_dim: int, units: int, num_layers: int = 1,
                  cell: str = "gru", dropout: float = 0.0, use_cudnn: bool | str = "auto",
-                 **kwargs):
+                 **kwargs: Any):
         super().__init__(**kwargs)
         for arg, value in (("vocab_size", vocab_size), ("embed_dim", embed_dim),
                            ("units", units), ("num_layers", num_layers)):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -155,7 +157,7 @@ class TokenSampler(SavesSeedState, keras.layers.Layer):
     """
 
     def __init__(self, temperature: float = 1.0, top_k: int | None = None,
-                 seed: int | None = None, top_p: float | None = None, **kwargs):
+                 seed: int | None = None, top_p: float | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         check_sampling(temperature, top_k, top_p)
         self.temperature = float(temperature)

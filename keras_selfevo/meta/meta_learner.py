@@ -133,7 +133,7 @@ class MetaLearner(keras_internals.FirstTraceHooks, keras.Model):
         vectorize: bool | None = None,
         task_output: str | None = None,
         parallel_tasks: int = 2,
-        **kwargs,
+        **kwargs: Any,
     ):
         super().__init__(**kwargs)
         if not isinstance(model, keras.Model) or not model.built or not model.weights:

@@ -281,6 +281,56 @@ def _loop(model, environment: Environment, config: dict[str, Any],
                          **{key: config[key] for key in _LOOP_KEYS})
 
 
+# What a generation's line shows, in this order, of what its row has.
+SHOWN = (("mean_reward", "reward"), ("valid_rate", "valid"), ("accuracy", "held-out accuracy"),
+         ("held_out_valid", "held-out prompts completed"), ("distinct", "distinct"),
+         ("validation_nats_per_char", "validation nats/char"))
+
+
+def _figures(row: dict[str, Any]) -> list[tuple[str, float]]:
+    return [(label, row[key]) for key, label in SHOWN if key in row]
+
+
+class GenerationLines(keras.callbacks.Callback):
+    """Prints one line per finished generation.
+
+    The line holds the generation's figures (reward, valid rate, accuracy or completed
+    prompts, diversity) and the supervised baseline's accuracy at the same generation when
+    one ran.
+    """
+
+    def __init__(self, generations: int, baseline: list[dict[str, Any]] | None = None):
+        super().__init__()
+        self.generations = generations
+        self.baseline = {row["generation"]: row for row in baseline or []}
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """``epoch`` is the generation just finished; ``logs`` its history row."""
+        row = logs or {}
+        shown = ", ".join(f"{label} {value:.3f}" for label, value in _figures(row))
+        twin = self.baseline.get(epoch, {})
+        if "accuracy" in twin:
+            shown += f" (supervised {twin['accuracy']:.3f})"
+        width = len(str(self.generations))
+        print(f"[evolve] generation {epoch:>{width}}/{self.generations}: {shown}", flush=True)
+
+
+def comparison(report: dict[str, Any]) -> str:
+    """The run in one line: first → last generation of each figure, and the baseline's."""
+    history = report["history"]
+    first, last = history[0], history[-1]
+    changes = [f"{label} {first[key]:.3f} -> {last[key]:.3f}" if key in first
+               else f"{label} {last[key]:.3f}" for key, label in SHOWN if key in last]
+    line = (f"[evolve] generation {first['generation']} -> {last['generation']}: "
+            + ", ".join(changes))
+    baseline = report.get("baseline_history")
+    if baseline and "accuracy" in baseline[-1] and "accuracy" in last:
+        gap = last["accuracy"] - baseline[-1]["accuracy"]
+        line += (f"; the supervised baseline (true labels, same network and budget) "
+                 f"{baseline[-1]['accuracy']:.3f}, a gap of {gap:+.3f}")
+    return line
+
+
 def evolve(recipe_dir: str, output: str | None = None, *, generations: int | None = None,
            data_dir: str | None = None, resume: bool = False,
            overrides: dict[str, Any] | None = None, verbose: int = 1) -> dict[str, Any]:
@@ -293,7 +343,7 @@ def evolve(recipe_dir: str, output: str | None = None, *, generations: int | Non
         data_dir: Where datasets are prepared.
         resume: Continue from the last finished generation saved in ``output``.
         overrides: Other recipe keys.
-        verbose: Show a progress bar of generations.
+        verbose: Print a line per generation (:class:`GenerationLines`).
     """
     config = load_evolve_recipe(recipe_dir, schema.merge_overrides(
         overrides, generations=generations, data_dir=data_dir))
@@ -306,21 +356,8 @@ def evolve(recipe_dir: str, output: str | None = None, *, generations: int | Non
     keras.utils.set_random_seed(config["seed"])
     environment = ENVIRONMENTS[config["environment"]](config)
     start = time.perf_counter()
-    if config["pretrained"] and presets.is_preset(config["pretrained"]):
-        print(f"[evolve] starting from the preset {config['pretrained']}: "
-              f"{presets.metadata(config['pretrained']).get('description', '')}", flush=True)
-    model = compiled_model(config, environment, _loop_alpha(config, environment))
-    os.makedirs(output, exist_ok=True)  # every input is checked and the model built
-    if not resume and not config["pretrained"]:
-        _pretrain(model, config, environment)
-    before = environment.final_report(model, config["temperature"], config["seed"])
-    history = _loop(model, environment, config, checkpoints).run(config["generations"],
-                                                                 verbose=verbose)
-    report: dict[str, Any] = {"config": config, "history": history,
-                              "seconds": time.perf_counter() - start}
-    if before:
-        report["before"] = before
-    report.update(environment.final_report(model, config["temperature"], config["seed"]))
+    report: dict[str, Any] = {"config": config}
+    # The supervised twin runs first, so each generation's line can show it beside.
     baseline_env = environment.supervised_baseline() if config["baseline"] else None
     if baseline_env is not None:
         keras.utils.set_random_seed(config["seed"])
@@ -332,6 +369,23 @@ def evolve(recipe_dir: str, output: str | None = None, *, generations: int | Non
         _pretrain(baseline, supervised, baseline_env)
         report["baseline_history"] = _loop(baseline, baseline_env, supervised, None).run(
             config["generations"], verbose=0)
+        keras.utils.set_random_seed(config["seed"])
+    if config["pretrained"] and presets.is_preset(config["pretrained"]):
+        print(f"[evolve] starting from the preset {config['pretrained']}: "
+              f"{presets.metadata(config['pretrained']).get('description', '')}", flush=True)
+    model = compiled_model(config, environment, _loop_alpha(config, environment))
+    os.makedirs(output, exist_ok=True)  # every input is checked and the model built
+    if not resume and not config["pretrained"]:
+        _pretrain(model, config, environment)
+    before = environment.final_report(model, config["temperature"], config["seed"])
+    lines = ([GenerationLines(config["generations"], report.get("baseline_history"))]
+             if verbose else [])
+    history = _loop(model, environment, config, checkpoints).run(
+        config["generations"], callbacks=lines, verbose=0)
+    report.update(history=history, seconds=time.perf_counter() - start)
+    if before:
+        report["before"] = before
+    report.update(environment.final_report(model, config["temperature"], config["seed"]))
     model.save(os.path.join(output, "model.keras"))  # generate, export, adapt read it
     with open(os.path.join(output, "history.json"), "w") as handle:
         json.dump(report, handle, indent=2)

@@ -384,6 +384,6 @@ class FunctionalSelfEvolvingModel(SelfEvolvingModel, keras_internals.Functional)
         **kwargs: Passed on to ``Functional``.
     """
 
-    def __init__(self, inputs: Any, outputs: Any, name: str | None = None, **kwargs):
+    def __init__(self, inputs: Any, outputs: Any, name: str | None = None, **kwargs: Any):
         keras_internals.init_backend_trainer(self)
         keras_internals.Functional.__init__(self, inputs, outputs, name=name, **kwargs)

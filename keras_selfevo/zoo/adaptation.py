@@ -82,8 +82,8 @@ def encode_text(texts: str | Sequence[str], vocabulary: str, unknown: str = "err
     if missing and unknown == "error":
         raise ValueError(
             f"The text holds {len(missing)} characters outside the model's vocabulary: "
-            f"{missing!r}; pass unknown='skip' to drop them or unknown='replace' to map them "
-            "to `placeholder`.")
+            f"{missing!r}; pass unknown='skip' to drop them, or unknown='replace' to map each "
+            f"to placeholder={placeholder!r}.")
     if missing and unknown == "replace":
         if len(placeholder) != 1 or placeholder not in vocabulary:
             raise ValueError(f"`placeholder`={placeholder!r} must be one character of the "

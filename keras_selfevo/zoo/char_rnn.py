@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -35,7 +37,7 @@ class CharRNN(LanguageModel):
 
     def __init__(self, vocab_size: int | None = None, vocabulary: str | None = None,
                  embed_dim: int = 32, units: int = 128, num_layers: int = 1, cell: str = "gru",
-                 dropout: float = 0.0, **kwargs):
+                 dropout: float = 0.0, **kwargs: Any):
         super().__init__(**kwargs)
         self._set_vocabulary(vocab_size, vocabulary)
         self.embed_dim = embed_dim

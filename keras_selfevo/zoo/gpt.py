@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -36,7 +38,7 @@ class GPT(LanguageModel):
 
     def __init__(self, vocab_size: int | None = None, vocabulary: str | None = None,
                  num_layers: int = 4, num_heads: int = 4, width: int = 128,
-                 block_size: int = 64, dropout: float = 0.0, **kwargs):
+                 block_size: int = 64, dropout: float = 0.0, **kwargs: Any):
         super().__init__(**kwargs)
         self._set_vocabulary(vocab_size, vocabulary)
         for name, value in (("num_layers", num_layers), ("num_heads", num_heads),

@@ -49,7 +49,7 @@ class HubLanguageModel(LanguageModel):
     >>> model.compile(optimizer="adam", alpha=0.5, reward_weighting="grpo")
     """
 
-    def __init__(self, network: keras.Model, vocabulary: str | None = None, **kwargs):
+    def __init__(self, network: keras.Model, vocabulary: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         backbone = self._backbone_of(network)
         vocab_size = getattr(backbone, "vocabulary_size", None)

@@ -42,7 +42,7 @@ class TextClassifier(SelfEvolvingModel):
     default_self_ignore_class = text.PAD
     checks_inputs_in_pipeline = True
 
-    def __init__(self, language_model: LanguageModel, num_classes: int, **kwargs):
+    def __init__(self, language_model: LanguageModel, num_classes: int, **kwargs: Any):
         super().__init__(**kwargs)
         if not isinstance(language_model, (CharRNN, GPT)):
             raise ValueError("`language_model` must be a zoo char_rnn or gpt, got "

@@ -18,7 +18,21 @@ def test_evolve_writes_history_curve_and_resumes(tmp_path, glyphs_small_dir, cap
     assert [row["generation"] for row in report["history"]] == [0, 1, 2]
     assert len(report["baseline_history"]) == 3
     assert (out / "reward_curve.png").read_bytes()[:4] == b"\x89PNG"
-    assert "[evolve] generation 2" in capsys.readouterr().out
+    # One line per generation with the supervised twin's accuracy beside, then the comparison.
+    out_lines = capsys.readouterr().out.splitlines()
+    lines = [line for line in out_lines if line.startswith("[evolve] generation ")]
+    for generation, line in zip((1, 2), lines):
+        row, twin = report["history"][generation], report["baseline_history"][generation]
+        assert line.startswith(f"[evolve] generation {generation}/2: reward "
+                               f"{row['mean_reward']:.3f}"), line
+        assert (f"held-out accuracy {row['accuracy']:.3f} (supervised {twin['accuracy']:.3f})"
+                in line), line
+    first, last = report["history"][0], report["history"][-1]
+    assert lines[2].startswith("[evolve] generation 0 -> 2: "), lines
+    assert f"held-out accuracy {first['accuracy']:.3f} -> {last['accuracy']:.3f}" in lines[2]
+    assert f"supervised baseline (true labels, same network and budget) " \
+           f"{report['baseline_history'][-1]['accuracy']:.3f}" in lines[2]
+    assert len(lines) == 3
     # A second run into the same folder must say how to continue it.
     assert cli.main(argv) == 2
     assert "pass --resume" in capsys.readouterr().err
