@@ -34,7 +34,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "shakespeare_gpt_large": {
         "recipe": "shakespeare_gpt_large", "overrides": {},
         "description": "a 6-layer, 4-head, 128-wide character GPT trained on 32 Shakespeare "
-                       "plays for 6,400 steps (about half an hour on a 2-core CPU)",
+                       "plays for 6,400 steps (about 14 minutes of training on a 2-core CPU)",
         "check": NATS_PER_CHAR},
     "shakespeare_char_rnn": {
         "recipe": "shakespeare_char_rnn", "overrides": {},
