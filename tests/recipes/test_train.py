@@ -66,7 +66,7 @@ def test_train_writes_checkpoint_history_curve_and_logs(tmp_path, glyphs_small_d
     (["--set", "dataset=imagenet2"], {}, "Unknown dataset `name`='imagenet2'"),
     (["--set", "dataset=mnist"], {}, "Dataset 'mnist' is not prepared"),
     (["--resume"], {}, "holds no interrupted run"),
-    (["--batch-size", "100000"], {}, "`batch_size`=100000 is larger than the 400"),
+    (["--batch-size", "100000"], {}, "--batch-size 100000 is larger than the 400"),
 ])
 def test_bad_recipe_or_flags_exit_2_with_one_line_and_write_nothing(
         tmp_path, glyphs_small_dir, capsys, argv, changes, fragment, write_recipe):
