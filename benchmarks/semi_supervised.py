@@ -20,7 +20,7 @@ every image (the never-rewarded ones join each generation as half of its rows; a
 0.5) against the same loop with alpha 0 on the rewarded images alone. Reports means,
 differences and paired 95% t-intervals; writes ``results/semi_supervised.json``.
 
-    python benchmarks/semi_supervised.py [--quick] [--parts train,ablations,bandit]
+    python benchmarks/semi_supervised.py [--quick] [--parts train,ablations,bandit,bandit_losses]
         [--fractions 0.05,0.1] [--seeds 0-4]
 """
 
@@ -89,12 +89,14 @@ BANDIT_NETWORK = {"filters": 32, "units": 64, "self_task": "consistency", "mask_
 BANDIT_SELF = {"alpha": 0.0, "alpha_end": 0.5, "unrewarded_fraction": 0.5}
 
 
-def bandit(data_dir: str, seed: int, fraction: float, self_loss: bool, generations: int) -> float:
+def bandit(data_dir: str, seed: int, fraction: float, self_loss: bool, generations: int,
+           reinforce_loss: str = "squared") -> float:
     """Final held-out accuracy of the bandit loop with ``fraction`` of the images rewarded."""
     from keras_selfevo.recipes.evolve import evolve
 
     overrides = {"dataset": "selfevo_digits", "seed": seed, "rewarded_fraction": fraction,
                  "baseline": False, "pretrain_epochs": 0, "model_args": BANDIT_NETWORK,
+                 "reinforce_loss": reinforce_loss,
                  **(BANDIT_SELF if self_loss else {"alpha": 0.0})}
     with tempfile.TemporaryDirectory() as output:
         result = evolve(BANDIT, output, generations=generations, data_dir=data_dir,
@@ -130,7 +132,7 @@ def _row(part, name, values, reference=None):
 
 def main():
     args = parse_args(__doc__, options={
-        "--parts": "some of train,ablations,bandit (default: all)",
+        "--parts": "some of train,ablations,bandit,bandit_losses (default: the first three)",
         "--fractions": "label shares of the train part, e.g. 0.05,0.1 (default: 0.01,0.05,0.1)",
         "--seeds": "first-last seeds, e.g. 5-9 (default: 0-4; --quick: 0-1)"})
     from keras_selfevo import data
@@ -180,6 +182,18 @@ def main():
         rows.append(_row("bandit, 5% rewarded", "no self-loss (alpha 0)", alone))
         rows.append(_row("bandit, 5% rewarded", "consistency self-loss on every image "
                          "(alpha 0 -> 0.5, unrewarded images half the rows)", ours, alone))
+    if "bandit_losses" in parts:
+        # The two reinforce losses, paired by seed: 5% rewarded with the self-loss on every
+        # image (the arm above), and every image rewarded without one.
+        generations = 5 if args.quick else 30
+        for fraction, self_loss in ((0.05, True), (1.0, False)):
+            part = f"bandit, {fraction:.0%} rewarded"
+            squared = [bandit(data_dir, seed, fraction, self_loss, generations)
+                       for seed in seeds]
+            likelihood = [bandit(data_dir, seed, fraction, self_loss, generations,
+                                 "log_likelihood") for seed in seeds]
+            rows.append(_row(part, "squared reinforce loss", squared))
+            rows.append(_row(part, "log-likelihood reinforce loss", likelihood, squared))
     # Runs of some parts (or shares) in parallel processes each keep their own results.
     tags = [*parts, *(args.fractions or "").split(","), args.seeds or ""]
     suffix = "" if args.parts is None and args.fractions is None else "_" + "_".join(
