@@ -356,8 +356,13 @@ def evolve(recipe_dir: str, output: str | None = None, *, generations: int | Non
     keras.utils.set_random_seed(config["seed"])
     environment = ENVIRONMENTS[config["environment"]](config)
     start = time.perf_counter()
+    if config["pretrained"] and presets.is_preset(config["pretrained"]):
+        print(f"[evolve] starting from the preset {config['pretrained']}: "
+              f"{presets.metadata(config['pretrained']).get('description', '')}", flush=True)
+    model = compiled_model(config, environment, _loop_alpha(config, environment))
+    os.makedirs(output, exist_ok=True)  # every input is checked and the model built
     report: dict[str, Any] = {"config": config}
-    # The supervised twin runs first, so each generation's line can show it beside.
+    # The supervised twin runs before the loop, so each generation's line can show it beside.
     baseline_env = environment.supervised_baseline() if config["baseline"] else None
     if baseline_env is not None:
         keras.utils.set_random_seed(config["seed"])
@@ -369,12 +374,6 @@ def evolve(recipe_dir: str, output: str | None = None, *, generations: int | Non
         _pretrain(baseline, supervised, baseline_env)
         report["baseline_history"] = _loop(baseline, baseline_env, supervised, None).run(
             config["generations"], verbose=0)
-        keras.utils.set_random_seed(config["seed"])
-    if config["pretrained"] and presets.is_preset(config["pretrained"]):
-        print(f"[evolve] starting from the preset {config['pretrained']}: "
-              f"{presets.metadata(config['pretrained']).get('description', '')}", flush=True)
-    model = compiled_model(config, environment, _loop_alpha(config, environment))
-    os.makedirs(output, exist_ok=True)  # every input is checked and the model built
     if not resume and not config["pretrained"]:
         _pretrain(model, config, environment)
     before = environment.final_report(model, config["temperature"], config["seed"])
