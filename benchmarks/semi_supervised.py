@@ -133,7 +133,8 @@ def _row(part, name, values, reference=None):
 def main():
     args = parse_args(__doc__, options={
         "--parts": "some of train,ablations,bandit,bandit_losses (default: the first three)",
-        "--fractions": "label shares of the train part, e.g. 0.05,0.1 (default: 0.01,0.05,0.1)",
+        "--fractions": "label shares of the train part, e.g. 0.05,0.1 (default: 0.01,0.05,0.1); "
+                       "of bandit_losses, 0.05 and/or 1.0 (default: both)",
         "--seeds": "first-last seeds, e.g. 5-9 (default: 0-4; --quick: 0-1)"})
     from keras_selfevo import data
     from keras_selfevo.recipes.data import labeled_subset
@@ -186,7 +187,9 @@ def main():
         # The two reinforce losses, paired by seed: 5% rewarded with the self-loss on every
         # image (the arm above), and every image rewarded without one.
         generations = 5 if args.quick else 30
-        for fraction, self_loss in ((0.05, True), (1.0, False)):
+        arms = ((0.05, True), (1.0, False))
+        for fraction, self_loss in [arm for arm in arms
+                                    if not args.fractions or arm[0] in fractions]:
             part = f"bandit, {fraction:.0%} rewarded"
             squared = [bandit(data_dir, seed, fraction, self_loss, generations)
                        for seed in seeds]
