@@ -20,7 +20,7 @@ models, no pretraining), split into sampling (the environment's `act`), scoring 
 and training (`fit`; every sample kept), the second of two generations (the first traces
 and compiles), with
 the cache and XLA ("after") and with neither ("before": the code path sampling had before);
-training is the recipe's in both.
+training is the recipe's in "after", and without XLA in "before".
 
     python benchmarks/generate_throughput.py [--quick] [--parts tokens,loop]
 """
@@ -125,7 +125,10 @@ def run_loop(recipe: str, fast: bool) -> dict:
 
     # Untrained models: an untrained model's sums are rarely right, so the arithmetic loop
     # keeps every sample here (the card's pretrained model keeps ~99% of them).
-    config = evolve.load_evolve_recipe(RECIPES[recipe], {"pretrain_epochs": 0, "keep": "all"})
+    overrides = {"pretrain_epochs": 0, "keep": "all"}
+    if not fast:  # the train step as it was compiled before (the recipe may now use XLA)
+        overrides["jit_compile"] = False
+    config = evolve.load_evolve_recipe(RECIPES[recipe], overrides)
     keras.utils.set_random_seed(config["seed"])
     environment = evolve.ENVIRONMENTS[config["environment"]](config)
     model = evolve.compiled_model(config, environment, float(config["alpha"]))
