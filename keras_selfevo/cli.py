@@ -118,18 +118,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="adapt a saved language model to your own text file in a few steps",
         description="Load MODEL (a .keras language model of the zoo, meta-learned or not, or a "
         "preset), hold back the last 10% of TEXT_FILE (UTF-8), adapt on the rest for --steps "
-        "steps and print the held-back nats/char before and after. Writes OUTPUT/model.keras and "
+        "steps and print the held-back nats/char before and after (or, with --dynamic, score "
+        "the whole text while adapting on what has been scored). Writes OUTPUT/model.keras and "
         "OUTPUT/adapt.json (and OUTPUT/serving/1 with --export); MODEL is only read.",
     )
     adapt.add_argument("model", help="a .keras language model, e.g. runs/shakespeare_gpt/"
                        "checkpoint.keras, or a preset, e.g. shakespeare_gpt")
     adapt.add_argument("text_file", help="your UTF-8 text file")
-    adapt.add_argument("--steps", type=_positive_int, default=100,
+    adapt.add_argument("--steps", type=_positive_int,
                        help="adaptation steps (default: 100)")
     adapt.add_argument("--output", required=True, help="folder for the adapted model")
     adapt.add_argument("--learning-rate", type=float,
                        help="step size (default: a meta-learner's inner_lr, else Adam 1e-4)")
-    adapt.add_argument("--batch-size", type=_positive_int, default=32,
+    adapt.add_argument("--batch-size", type=_positive_int,
                        help="windows per step (default: 32)")
     adapt.add_argument("--unknown", choices=["error", "skip", "replace"], default="error",
                        help="characters outside the model's vocabulary: error (default), skip "
@@ -137,6 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     adapt.add_argument("--placeholder", default=" ",
                        help="replacement character for --unknown replace (default: space)")
     adapt.add_argument("--seed", type=int, default=0, help="seed of the training windows")
+    adapt.add_argument("--dynamic", action="store_true",
+                       help="dynamic evaluation instead: score the whole of TEXT_FILE window by "
+                       "window, each window before one step on it, and print the static and "
+                       "dynamic nats/char (--steps and --batch-size do not apply)")
+    adapt.add_argument("--decay", type=float, default=0.0,
+                       help="with --dynamic, pull the weights back toward the model's after "
+                       "each step by this share (default: 0)")
     adapt.add_argument("--export", action="store_true",
                        help="also write a verified serving export in OUTPUT/serving")
     evolve = commands.add_parser(
@@ -401,15 +409,22 @@ def _run(args: argparse.Namespace) -> int:
         report = adapt_file(args.model, args.text_file, args.output, args.steps,
                             learning_rate=args.learning_rate, batch_size=args.batch_size,
                             unknown=args.unknown, placeholder=args.placeholder,
-                            seed=args.seed, export=args.export)
+                            seed=args.seed, dynamic=args.dynamic, decay=args.decay,
+                            export=args.export)
         if report["unknown_characters"]:
             done = {"skip": "skipped", "replace": "replaced"}[report["unknown_policy"]]
             print(f"[adapt] {done} characters outside the vocabulary: "
                   f"{report['unknown_characters']!r}")
-        print(f"[adapt] {report['steps']} steps on {report['train_chars']:,} characters in "
-              f"{report['seconds']:.1f} s; held-back {report['held_out_chars']:,} characters: "
-              f"{report['before_nats_per_char']:.4f} -> {report['after_nats_per_char']:.4f} "
-              "nats/char")
+        if args.dynamic:
+            print(f"[adapt] dynamic evaluation of {report['held_out_chars']:,} characters, one "
+                  f"step after each of {report['steps']} windows, in {report['seconds']:.1f} s: "
+                  f"static {report['before_nats_per_char']:.4f}, dynamic "
+                  f"{report['after_nats_per_char']:.4f} nats/char")
+        else:
+            print(f"[adapt] {report['steps']} steps on {report['train_chars']:,} characters in "
+                  f"{report['seconds']:.1f} s; held-back {report['held_out_chars']:,} "
+                  f"characters: {report['before_nats_per_char']:.4f} -> "
+                  f"{report['after_nats_per_char']:.4f} nats/char")
         if "export" in report:
             print(report["export"])
         print(f"[adapt] wrote {args.output}: model.keras, adapt.json"

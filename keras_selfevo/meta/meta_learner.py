@@ -200,6 +200,18 @@ class MetaLearner(keras_internals.FirstTraceHooks, keras.Model):
             raise ValueError(f"`task_output`={name!r} is not an output of the model; it has "
                              f"{sorted(outputs)}.")
 
+    def inner_rates(self, learning_rate: float | None = None) -> list:
+        """The inner step's size for each trainable variable of the model, in order.
+
+        Meta-SGD's learned rates (tensors of the variables' shapes), else ``inner_lr``, or
+        ``learning_rate`` for every adapted variable when given; 0 for the variables the
+        inner loop leaves fixed (ANIL's body).
+        """
+        count = len(self.model.trainable_variables)
+        own = ([learning_rate] * count if learning_rate is not None
+               else list(self.inner_lrs) or [self.inner_lr] * count)
+        return [rate if flag else 0.0 for rate, flag in zip(own, self._adapted)]
+
     def _adapted_mask(self) -> list[bool]:
         """Which of the model's trainable variables adapt in the inner loop."""
         if not self.spec.adapts_named_layers:

@@ -14,6 +14,7 @@ from keras_selfevo._internal import checks as _checks
 from keras_selfevo.data import language_data, text
 from keras_selfevo.meta.meta_learner import MetaLearner
 from keras_selfevo.zoo.checkpoint import load_checkpoint
+from keras_selfevo.zoo.dynamic_evaluation import check_settings, dynamic_evaluation
 from keras_selfevo.zoo.language_model import LanguageModel
 
 UNKNOWN_POLICIES = ("error", "skip", "replace")
@@ -108,17 +109,60 @@ def _inner_steps(learner: MetaLearner, adapted: LanguageModel, batches: tf.data.
         variable.assign(value)
 
 
+def check_arguments(steps: int | None, batch_size: int | None, held_out: float | None,
+                    learning_rate: float | None, dynamic: bool,
+                    decay: float) -> tuple[int, int, float]:
+    """Check :func:`adapt`'s settings; ``steps``, ``batch_size``, ``held_out`` with defaults."""
+    _checks.one_of(dynamic, "dynamic", (True, False))
+    if dynamic:
+        given = [name for name, value in (("steps", steps), ("batch_size", batch_size),
+                                          ("held_out", held_out)) if value is not None]
+        if given:
+            raise ValueError(f"`{given[0]}` does not apply with dynamic=True: dynamic "
+                             "evaluation steps once on every window of the whole text.")
+        check_settings("sgd", learning_rate, decay)
+    elif decay:
+        raise ValueError("`decay` applies with dynamic=True only.")
+    steps = 100 if steps is None else steps
+    batch_size = 32 if batch_size is None else batch_size
+    held_out = 0.1 if held_out is None else held_out
+    _checks.positive_int(steps, "steps")
+    _checks.positive_int(batch_size, "batch_size")
+    _checks.number(held_out, "held_out", low=0.0, high=1.0, low_open=True, high_open=True)
+    _checks.positive_number(learning_rate, "learning_rate", allow_none=True)
+    return steps, batch_size, held_out
+
+
+def _dynamic(network: LanguageModel, learner: MetaLearner | None, ids: np.ndarray,
+             window: int, learning_rate: float | None, decay: float,
+             missing: str) -> Adaptation:
+    """``adapt(dynamic=True)``: dynamic evaluation of the whole text."""
+    # A learner steps as it was meta-trained to: its rates on the weights it adapts.
+    rates = None if learner is None else learner.inner_rates(learning_rate)
+    if len(ids) < window + 1:
+        raise ValueError(f"The text holds {len(ids)} usable characters: too short for one "
+                         f"window of {window} + 1 characters.")
+    result = dynamic_evaluation(network, ids, window, learning_rate=learning_rate,
+                                decay=decay, rates=rates)
+    return Adaptation(model=result.model, before=result.static, after=result.dynamic,
+                      steps=result.windows, train_chars=result.chars,
+                      held_out_chars=result.chars, unknown=missing,
+                      seconds=result.dynamic_seconds)
+
+
 def adapt(
     model: keras.Model | str,
     texts: str | Sequence[str],
-    steps: int = 100,
+    steps: int | None = None,
     *,
     learning_rate: float | None = None,
-    batch_size: int = 32,
-    held_out: float = 0.1,
+    batch_size: int | None = None,
+    held_out: float | None = None,
     unknown: str = "error",
     placeholder: str = " ",
     seed: int = 0,
+    dynamic: bool = False,
+    decay: float = 0.0,
     verbose: str | int = "auto",
 ) -> Adaptation:
     """Adapt a language model to ``texts`` with ``steps`` gradient steps; score before and after.
@@ -133,19 +177,30 @@ def adapt(
     learning-rate decay). The model given is not changed: the adapted weights live in a new
     model.
 
+    With ``dynamic=True`` it is dynamic evaluation instead (Krause et al., 2018; see
+    :func:`~keras_selfevo.zoo.dynamic_evaluation.dynamic_evaluation`): the whole text is
+    scored in consecutive 64-character windows, each by the weights that have taken one
+    step on every window before it; ``before`` is the static score of the same windows,
+    ``after`` the dynamic one, and ``steps`` the windows. A learner steps with its own rates
+    (Meta-SGD's learned ones, ANIL's layers); any other model with SGD (``learning_rate``
+    default 0.01). ``steps``, ``batch_size`` and ``held_out`` do not apply then.
+
     Args:
         model: A zoo language model (``gpt``, ``char_rnn``) or a MetaLearner of one, or the
             name of a preset or the path of a checkpoint holding one.
         texts: The user's text (one string, or several joined by newlines).
-        steps: Gradient steps (≥ 1).
+        steps: Gradient steps (≥ 1; default 100).
         learning_rate: Step size (default: the learner's inner rates, else 1e-4); for a
             learner, one rate for every adapted weight in place of its own.
-        batch_size: Windows per step.
-        held_out: Share of the text held back for scoring, in (0, 1).
+        batch_size: Windows per step (default 32).
+        held_out: Share of the text held back for scoring, in (0, 1) (default 0.1).
         unknown: Characters outside the vocabulary: ``"error"``, ``"skip"`` or
             ``"replace"`` (see :func:`encode_text`).
         placeholder: The replacement character for ``unknown="replace"``.
         seed: Seed of the training windows.
+        dynamic: Dynamic evaluation (above) instead of steps on held-apart windows.
+        decay: With ``dynamic``, the share of the way back to the starting weights after
+            each step (0 ≤ decay < 1).
         verbose: ``fit``'s verbosity (a progress bar by default).
 
     Returns:
@@ -155,15 +210,15 @@ def adapt(
         ValueError: a bad argument, characters outside the vocabulary (named), or a text
             too short for one window in each part; all before any step.
     """
+    steps, batch_size, held_out = check_arguments(steps, batch_size, held_out, learning_rate,
+                                                  dynamic, decay)
     if isinstance(model, str):
         model = load_checkpoint(model)
     network, learner = language_model_of(model)
-    _checks.positive_int(steps, "steps")
-    _checks.positive_int(batch_size, "batch_size")
-    _checks.number(held_out, "held_out", low=0.0, high=1.0, low_open=True, high_open=True)
-    _checks.positive_number(learning_rate, "learning_rate", allow_none=True)
     ids, missing = encode_text(texts, network.vocabulary, unknown, placeholder)
     window = min(SCORE_WINDOW, network.context_window or SCORE_WINDOW)
+    if dynamic:
+        return _dynamic(network, learner, ids, window, learning_rate, decay, missing)
     cut = int(len(ids) * (1.0 - held_out))
     train, scored = ids[:cut], ids[cut:]
     if min(len(train), len(scored)) < window + 2:

@@ -6,6 +6,12 @@ from keras_selfevo.layers.token_sampler import check_sampling
 from keras_selfevo.zoo.checkpoint import load_checkpoint
 from keras_selfevo.zoo.language_model import LanguageModel
 
+# One call in a fresh process pays the sampling loop's compile once: XLA's compile is longer
+# than the graph's, and its faster steps repay it only past about this many new tokens
+# (first call of the CPU-recipe gpt, 200 tokens: 7.1 s with XLA, 4.8 s without; 1,000
+# tokens: 6.8 s and 7.1 s; benchmarks/README.md, "Sampling speed").
+XLA_FROM_LENGTH = 1000
+
 
 def generate_from_file(model_path: str, prompt: str, length: int, *,
                        temperature: float = 0.8, top_k: int | None = None,
@@ -26,5 +32,6 @@ def generate_from_file(model_path: str, prompt: str, length: int, *,
     if missing:
         raise ValueError(f"`--prompt` holds characters outside the model's vocabulary: "
                          f"{missing!r}.")
+    model.sampling_jit_compile = length >= XLA_FROM_LENGTH
     return model.generate([prompt] * num_samples, length, temperature=temperature,
                           top_k=top_k, top_p=top_p, seed=seed)

@@ -191,8 +191,8 @@ class LanguageModel(SelfEvolvingModel):
             use_cache: Decode with the model's cache or carried state; ``False`` re-runs the
                 network over the context for every token (the same tokens, slower).
             jit_compile: Compile the loop with XLA (default: :attr:`sampling_jit_compile`).
-                XLA draws other random numbers than TensorFlow's kernels: the same seed
-                gives other samples with and without it (greedy decoding is the same).
+                The random numbers come from integer hashing of the seed, so a seed draws
+                the same tokens with and without it.
 
         Returns:
             int32 ids ``[batch, time + length]``.

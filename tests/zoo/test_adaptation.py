@@ -171,3 +171,29 @@ def test_cli_refuses_a_model_without_a_language_head_and_bad_steps(tmp_path, cap
                      str(tmp_path / "o")]) == 2
     assert "expected a positive integer" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_dynamic_evaluation_prints_and_writes_both_scores(tmp_path, capsys):
+    saved = tmp_path / "lm.keras"
+    model = tiny_gpt()
+    model.save(saved)
+    text_file = tmp_path / "mine.txt"
+    text_file.write_text(TEXT, encoding="utf-8")
+    out = tmp_path / "dynamic"
+    code = cli.main(["adapt", str(saved), str(text_file), "--dynamic", "--learning-rate",
+                     "0.05", "--output", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    report = json.loads((out / "adapt.json").read_text())
+    ids = kse.data.text.encode_stream(TEXT, VOCABULARY)
+    expected = kse.adapt(model, TEXT, dynamic=True, learning_rate=0.05, verbose=0)
+    assert report["dynamic"] and report["held_out_chars"] == expected.held_out_chars
+    assert report["before_nats_per_char"] == pytest.approx(model.nats_per_char(ids, 16),
+                                                           rel=1e-6)
+    assert report["after_nats_per_char"] == pytest.approx(expected.after, rel=1e-6)
+    assert (f"static {report['before_nats_per_char']:.4f}, dynamic "
+            f"{report['after_nats_per_char']:.4f} nats/char") in printed
+    assert cli.main(["adapt", str(saved), str(text_file), "--dynamic", "--steps", "5",
+                     "--output", str(tmp_path / "o")]) == 2
+    assert "`steps` does not apply with --dynamic" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
