@@ -60,7 +60,8 @@ def _generation(config: dict[str, Any]) -> Environment:
     held_out = (data.texts(config["dataset"], "test", config["data_dir"])[
         :config["held_out_prompts"]] if config["checker"] == "arithmetic" else None)
     return VerifiableGeneration(vocabulary_of(config["dataset"]), config["checker"],
-                                config["length"], corpus, config["corpus_fraction"], held_out)
+                                config["length"], corpus, config["corpus_fraction"], held_out,
+                                prompted=config["prompted"])
 
 
 def _meter(config: dict[str, Any]) -> Environment:
@@ -134,6 +135,7 @@ FIELDS: dict[str, Field] = {
     "held_out_prompts": Field(500, (int,), "an integer ≥ 0 (test lines whose prompts a+b= "
                               "are scored each generation)", schema.non_negative_int),
     "corpus_fraction": Field(0.0, schema.NUMBER, "a number in [0, 1]", schema.unit_interval),
+    "prompted": Field(False, (bool,), "true or false"),
     "baseline": Field(True, (bool,), "true or false"),
     **schema.LOSSES,
     "jit_compile": Field(False, (bool,), "true or false (compile the train steps with XLA)"),
@@ -175,6 +177,8 @@ FIELDS = schema.explained(FIELDS, {
     "checker": "the verifier of generated strings",
     "held_out_prompts": "test lines whose prompts a+b= are scored each generation",
     "corpus_fraction": "share of the rows that are corpus text (self-loss)",
+    "prompted": "arithmetic: complete the prompts a+b= of training lines (a GRPO group is "
+                "several completions of one prompt) instead of writing whole lines",
     "baseline": "also run the supervised twin of the bandit, to compare",
     "jit_compile": "compile the train steps with XLA",
 })
@@ -283,7 +287,8 @@ def _loop(model, environment: Environment, config: dict[str, Any],
 
 # What a generation's line shows, in this order, of what its row has.
 SHOWN = (("mean_reward", "reward"), ("valid_rate", "valid"), ("accuracy", "held-out accuracy"),
-         ("held_out_valid", "held-out prompts completed"), ("distinct", "distinct"),
+         ("held_out_valid", "held-out prompts completed"),
+         ("held_out_sampled", "sampled at 0.8"), ("distinct", "distinct"),
          ("validation_nats_per_char", "validation nats/char"))
 
 

@@ -120,7 +120,7 @@ def check_arguments(steps: int | None, batch_size: int | None, held_out: float |
         if given:
             raise ValueError(f"`{given[0]}` does not apply with dynamic=True: dynamic "
                              "evaluation steps once on every window of the whole text.")
-        check_settings("sgd", learning_rate, decay)
+        check_settings("adam", learning_rate, decay)
     elif decay:
         raise ValueError("`decay` applies with dynamic=True only.")
     steps = 100 if steps is None else steps
@@ -142,8 +142,8 @@ def _dynamic(network: LanguageModel, learner: MetaLearner | None, ids: np.ndarra
     if len(ids) < window + 1:
         raise ValueError(f"The text holds {len(ids)} usable characters: too short for one "
                          f"window of {window} + 1 characters.")
-    result = dynamic_evaluation(network, ids, window, learning_rate=learning_rate,
-                                decay=decay, rates=rates)
+    result = dynamic_evaluation(network, ids, window, optimizer="adam",
+                                learning_rate=learning_rate, decay=decay, rates=rates)
     return Adaptation(model=result.model, before=result.static, after=result.dynamic,
                       steps=result.windows, train_chars=result.chars,
                       held_out_chars=result.chars, unknown=missing,
@@ -182,8 +182,8 @@ def adapt(
     scored in consecutive 64-character windows, each by the weights that have taken one
     step on every window before it; ``before`` is the static score of the same windows,
     ``after`` the dynamic one, and ``steps`` the windows. A learner steps with its own rates
-    (Meta-SGD's learned ones, ANIL's layers); any other model with SGD (``learning_rate``
-    default 0.01). ``steps``, ``batch_size`` and ``held_out`` do not apply then.
+    (Meta-SGD's learned ones, ANIL's layers); any other model with Adam (``learning_rate``
+    default 3e-5). ``steps``, ``batch_size`` and ``held_out`` do not apply then.
 
     Args:
         model: A zoo language model (``gpt``, ``char_rnn``) or a MetaLearner of one, or the

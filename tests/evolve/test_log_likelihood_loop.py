@@ -65,3 +65,41 @@ def test_clipped_updates_read_the_log_probabilities_recorded_at_sampling():
     probabilities = sampler.predict(x, verbose=0)["policy"]
     want = np.log(np.clip((y["policy"] * probabilities).sum(-1), 1e-7, 1))
     np.testing.assert_allclose(y["old_log_prob"], want, atol=1e-5)
+
+
+def test_prompted_sums_keep_the_prompt_and_train_on_the_written_sum_only():
+    corpus = ["1+1=2", "12+34=46", "7+80=87", "3+4=7"]
+    env = VerifiableGeneration(DIGITS, length=8, corpus=corpus, prompted=True)
+    observations = env.observe(6, seed=0)
+    widths = observations.hidden
+    prompts = [text.decode(row[None, :w], DIGITS)[0] for row, w in
+               zip(observations.inputs, widths)]
+    assert all(p.endswith("=") and p[:-1] + "=" in {c[:c.index("=") + 1] for c in corpus}
+               for p in prompts)
+    model = kse.zoo.build("char_rnn", vocabulary=DIGITS, units=8, embed_dim=4, seed=0)
+    inputs, actions = env.act(model, observations, 1.0, 0.0, seed=3)
+    assert actions.shape == (6, 10) and inputs.shape == (6, 9)
+    # Each row starts with its own prompt, unchanged; what follows was sampled.
+    for row, prompt_row, width in zip(actions, observations.inputs, widths):
+        np.testing.assert_array_equal(row[:width], prompt_row[:width])
+    mask = env.targets(observations, inputs, actions)["policy_mask"]
+    for row, m, width in zip(actions, mask, widths):
+        # Next tokens 1 .. width-1 are the prompt's: never the policy's; the first sampled
+        # token (position width) is.
+        assert not m[:width - 1].any() and m[width - 1] == 1
+        ended = np.flatnonzero(np.isin(row[width:], (text.EOS, text.PAD)))
+        last = width + (ended[0] if len(ended) else len(row) - width - 1)
+        assert m[width - 1:last].all() and not m[last:].any()
+    rewards = env.reward(observations, actions)
+    lines = env.decode(actions)
+    np.testing.assert_array_equal(rewards, kse.evolve.rewards.score(lines, "arithmetic"))
+    assert all(line.startswith(p[:-1]) for line, p in zip(lines, prompts))
+
+
+def test_prompted_needs_arithmetic_lines():
+    import pytest
+
+    with pytest.raises(ValueError, match="`prompted` needs checker='arithmetic'"):
+        VerifiableGeneration(DIGITS, length=8, prompted=True)
+    with pytest.raises(ValueError, match="`prompted` needs checker='arithmetic'"):
+        VerifiableGeneration("()", "dyck", length=8, corpus=["()"], prompted=True)

@@ -33,9 +33,15 @@ class VerifiableGeneration(EnvironmentBase):
     loop logs the valid rate and the share of distinct samples of each generation.
 
     With ``held_out`` arithmetic lines, each generation also logs ``held_out_valid``: the
-    share of their prompts ``a+b=`` that the model completes correctly (greedy), and
-    ``train_prompt_valid``, the same on as many corpus lines: close figures mean the model
-    learned to add; a gap, that it recalls the sums it saw.
+    share of their prompts ``a+b=`` that the model completes correctly (greedy),
+    ``held_out_sampled``, the same with one sample each at temperature 0.8, and
+    ``train_prompt_valid``, the greedy figure on as many corpus lines: close figures mean the
+    model learned to add; a gap, that it recalls the sums it saw.
+
+    With ``prompted`` (arithmetic), each observation is instead the prompt ``a+b=`` of a
+    corpus line, and the model writes the sum: the policy is trained on the tokens it
+    sampled after the prompt only (GRPO's setting: a group is several completions of one
+    prompt).
 
     Args:
         vocabulary: The model's characters.
@@ -45,30 +51,63 @@ class VerifiableGeneration(EnvironmentBase):
         corpus_fraction: Share of the training rows drawn from ``corpus``.
         held_out: Correct lines ``a+b=c`` none of whose pairs is in ``corpus``
             (``checker="arithmetic"`` only).
+        prompted: Observations are the prompts ``a+b=`` of corpus lines (arithmetic).
     """
+
+    # Temperature of the held-out samples of ``held_out_sampled``.
+    EVALUATION_TEMPERATURE = 0.8
 
     def __init__(self, vocabulary: str, checker: str = "arithmetic", length: int = 12,
                  corpus: list[str] | None = None, corpus_fraction: float = 0.0,
-                 held_out: list[str] | None = None):
+                 held_out: list[str] | None = None, prompted: bool = False):
         reward_functions.score([], checker)  # checks the name
         _checks.positive_int(length, "length")
         _checks.number(corpus_fraction, "corpus_fraction", 0.0, 1.0)
+        _checks.one_of(prompted, "prompted", (True, False))
         if held_out and checker != "arithmetic":
             raise ValueError(f"`held_out` prompts need checker='arithmetic', got {checker!r}.")
         if held_out and not all(reward_functions.is_correct_sum(line) for line in held_out):
             raise ValueError("`held_out` must hold correct lines 'a+b=c'.")
+        if prompted and (checker != "arithmetic" or not corpus
+                         or not all(reward_functions.is_correct_sum(line) for line in corpus)):
+            raise ValueError("`prompted` needs checker='arithmetic' and a `corpus` of correct "
+                             "lines 'a+b=c' (their prompts a+b= are the observations).")
         self.vocabulary, self.checker, self.length = vocabulary, checker, length
         self.corpus = list(corpus or [])
         self.corpus_fraction = float(corpus_fraction)
         self.held_out = list(held_out or [])
+        self.prompted = prompted
 
     def observe(self, count: int, seed: int) -> Observations:
-        return Observations(np.full((count, 1), text.BOS, np.int32))
+        """``<bos>`` rows; with ``prompted``, ``<bos>a+b=`` rows padded on the right.
+
+        The prompted rows keep each prompt's width (with ``<bos>``) hidden.
+        """
+        if not self.prompted:
+            return Observations(np.full((count, 1), text.BOS, np.int32))
+        rng = np.random.default_rng([seed, 11])
+        lines = [self.corpus[i] for i in rng.integers(0, len(self.corpus), count)]
+        prompts = [line[:line.index("=") + 1] for line in lines]
+        ids = text.encode(prompts, self.vocabulary, add_end=False)
+        return Observations(ids, np.array([1 + len(p) for p in prompts]))
 
     def act(self, model, observations: Observations, temperature: float, epsilon: float,
             seed: int) -> tuple[np.ndarray, np.ndarray]:
-        tokens = model.generate_ids(observations.inputs, self.length + 1, temperature,
-                                    seed=tf.constant([seed % (2**31 - 1), 3], tf.int32)).numpy()
+        # Every row ends at the same width: <bos>, a line of up to `length`, <eos>.
+        width = self.length + 2
+        seed_tensor = tf.constant([seed % (2**31 - 1), 3], tf.int32)
+        if not self.prompted:
+            tokens = model.generate_ids(observations.inputs, width - 1, temperature,
+                                        seed=seed_tensor).numpy()
+        else:  # one call per prompt width (a call's prompts share one)
+            tokens = np.full((len(observations.inputs), width), text.PAD, np.int32)
+            for prompt_width in map(int, np.unique(observations.hidden)):
+                rows = np.flatnonzero(observations.hidden == prompt_width)
+                # The same number of new tokens for every width (and as `completion_rate`
+                # asks for): one compiled sampling loop; the row is cut to `width`.
+                tokens[rows] = model.generate_ids(
+                    observations.inputs[rows, :prompt_width], width - 1, temperature,
+                    seed=seed_tensor + [0, prompt_width]).numpy()[:, :width]
         # Everything after the first <eos> is padding.
         ended = np.cumsum(np.isin(tokens, (text.EOS, text.PAD)), axis=1) > 0
         after = np.concatenate([np.zeros_like(ended[:, :1]), ended[:, :-1]], axis=1)
@@ -87,6 +126,9 @@ class VerifiableGeneration(EnvironmentBase):
         next_ids = actions[:, 1:]
         ended = np.cumsum(np.isin(next_ids, (text.EOS, text.PAD)), axis=1)
         before_end = (ended == 0) | ((ended == 1) & np.isin(next_ids, (text.EOS, text.PAD)))
+        if self.prompted:  # a prompt's tokens were given, not sampled
+            given = np.arange(next_ids.shape[1])[None] < (observations.hidden[:, None] - 1)
+            before_end = before_end & ~given
         return next_token_rows(actions, self.vocabulary, before_end)
 
     def corpus_rows(self, count: int, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -135,17 +177,22 @@ class VerifiableGeneration(EnvironmentBase):
             return {}
         train = self.corpus[:len(self.held_out)]
         return {"held_out_valid": self.completion_rate(model, self.held_out),
+                "held_out_sampled": self.completion_rate(model, self.held_out,
+                                                         self.EVALUATION_TEMPERATURE),
                 "train_prompt_valid": self.completion_rate(model, train)}
 
-    def completion_rate(self, model, lines: list[str]) -> float:
-        """Share of ``lines`` whose prompt (up to ``=``) the model completes exactly (greedy)."""
+    def completion_rate(self, model, lines: list[str], temperature: float = 0.0) -> float:
+        """Share of ``lines`` whose prompt (up to ``=``) the model completes exactly.
+
+        Greedy, or one sample each at ``temperature`` (seeded).
+        """
         prompts = [line[:line.index("=") + 1] for line in lines]
         correct = 0
         for width in sorted({len(p) for p in prompts}):  # generate needs equal lengths
             group = [p for p in prompts if len(p) == width]
             # One length for every width (the sampling loop is traced once); the line ends
             # at the model's <eos>.
-            written = model.generate(group, self.length + 1, temperature=0.0, seed=0)
+            written = model.generate(group, self.length + 1, temperature=temperature, seed=0)
             correct += int(np.sum(reward_functions.score(written, "arithmetic") >= 1.0))
         return correct / max(len(prompts), 1)
 
