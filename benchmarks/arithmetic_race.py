@@ -21,7 +21,7 @@ Each side runs in its own process, TRL first; the table gives the held-out rates
 counts of completions drawn and each side's completions per second of its loop.
 
     python benchmarks/arithmetic_race.py [--quick] [--completions 100000] [--target 0.8]
-        [--lr 1e-4] [--parts trl,ours]
+        [--lr 1e-4] [--prompts 256] [--normalize sequence] [--parts trl,ours]
 """
 
 import json
@@ -68,7 +68,8 @@ def run_trl(train: str, test: str, completions: int, out: str) -> list[dict]:
         return json.load(handle)
 
 
-def run_ours(completions: int, target: float, rate: float) -> dict:
+def run_ours(completions: int, target: float, rate: float, prompts: int,
+             normalize: str) -> dict:
     import keras
 
     from keras_selfevo.evolve import SelfEvolution
@@ -77,8 +78,9 @@ def run_ours(completions: int, target: float, rate: float) -> dict:
     config = evolve.load_evolve_recipe(RECIPE, {
         "prompted": True, "reward_weighting": "grpo", "reinforce_loss": "log_likelihood",
         "alpha": 0.0, "corpus_fraction": 0.0, "keep": "all", "evolve_learning_rate": rate,
-        "samples_per_generation": PROMPTS_PER_GENERATION, "samples_per_observation": GROUP,
-        "epochs_per_generation": 1, "held_out_prompts": HELD_OUT})
+        "samples_per_generation": prompts, "samples_per_observation": GROUP,
+        "epochs_per_generation": 1, "held_out_prompts": HELD_OUT,
+        "reinforce_normalize": normalize})
     keras.utils.set_random_seed(config["seed"])
     environment = evolve.ENVIRONMENTS["generation"](config)
     model = evolve.compiled_model(config, environment, 1.0)
@@ -103,13 +105,13 @@ def run_ours(completions: int, target: float, rate: float) -> dict:
 
     class Record(keras.callbacks.Callback):
         def on_epoch_end(self, generation, logs=None):
-            rows.append({"completions": generation * PROMPTS_PER_GENERATION * GROUP,
+            rows.append({"completions": generation * prompts * GROUP,
                          "valid_T08": logs["held_out_sampled"],
                          "valid_greedy": logs["held_out_valid"],
                          "wall": time.perf_counter() - clock["start"]})
             print(f"[ours] {rows[-1]}", flush=True)
 
-    generations = -(-completions // (PROMPTS_PER_GENERATION * GROUP))
+    generations = -(-completions // (prompts * GROUP))
     clock["start"] = time.perf_counter()
     loop.run(generations, callbacks=[Record()], verbose=0)
     return {"pretraining_epochs": epochs, "pretraining_seconds": pretraining_seconds,
@@ -122,12 +124,16 @@ def main() -> None:
         "--target": "held-out rate at 0.8 that ends pretraining (default: 0.8)",
         "--lr": "our loop's Adam rate (default: 1e-4, as TRL's)",
         "--parts": "trl,ours (default: both)",
+        "--prompts": "our prompts per generation (default: 256, x 8 completions)",
+        "--normalize": "our log-likelihood's normalisation: sequence (default) or token",
         "--case": "internal: run our side in this process"})
     completions = int(args.completions or (4096 if args.quick else 100_000))
     target = float(args.target or 0.8)
     rate = float(args.lr or 1e-4)
+    prompts = int(args.prompts or PROMPTS_PER_GENERATION)
+    normalize = args.normalize or "sequence"
     if args.case:
-        print(json.dumps(run_ours(completions, target, rate)))
+        print(json.dumps(run_ours(completions, target, rate, prompts, normalize)))
         return
     parts = (args.parts or "trl,ours").split(",")
     folder = tempfile.mkdtemp(prefix="arithmetic-race-")
@@ -142,7 +148,8 @@ def main() -> None:
                                              os.path.join(folder, "trl"))
     if "ours" in parts:
         out = subprocess.run([sys.executable, __file__, "--case", "ours", "--completions",
-                              str(completions), "--target", str(target), "--lr", str(rate)],
+                              str(completions), "--target", str(target), "--lr", str(rate),
+                              "--prompts", str(prompts), "--normalize", normalize],
                              check=True, capture_output=True, text=True)
         sys.stderr.write(out.stderr[-2000:])
         results["keras-selfevo"] = json.loads(out.stdout.strip().splitlines()[-1])

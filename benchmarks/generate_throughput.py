@@ -17,12 +17,13 @@ The vocabulary has 84 ids, as the anchor's.
 
 Part "loop": one generation of the evolve_meter and evolve_arithmetic recipes (untrained
 models, no pretraining), split into sampling (the environment's `act`), scoring (`reward`)
-and training (`fit`; every sample kept), the second of two generations (the first traces
-and compiles), with
+and training (`fit`; every sample kept), medians of generations 2-5 (the first traces and
+compiles), with
 the cache and XLA ("after") and with neither ("before": the code path sampling had before);
 training is the recipe's in "after", and without XLA in "before".
 
     python benchmarks/generate_throughput.py [--quick] [--parts tokens,loop]
+        [--recipes evolve_meter,evolve_arithmetic]
 """
 
 import json
@@ -40,6 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ANCHOR = os.path.join(HERE, "..", "..", "shared", "anchors", "nanogpt_generate.py")
 ANCHOR_PYTHON = os.path.join(HERE, "..", ".anchor-venv", "bin", "python")
 VOCAB, NEW, BATCHES = 84, 500, (1, 64)
+GENERATIONS = 5  # the loop part: medians of generations 2-5
 GPT_SIZE = dict(num_layers=4, num_heads=4, width=128, block_size=64)
 CASES = {  # name: (model, use_cache, jit_compile)
     "gpt": ("gpt", True, True), "gpt no XLA": ("gpt", True, False),
@@ -118,7 +120,7 @@ def run_anchor(new: int) -> list[dict]:
 
 def run_loop(recipe: str, fast: bool) -> dict:
     import keras
-    import numpy as np  # noqa: F401
+    import numpy as np
 
     from keras_selfevo.evolve import SelfEvolution
     from keras_selfevo.recipes import evolve
@@ -153,12 +155,13 @@ def run_loop(recipe: str, fast: bool) -> dict:
                  "batch_size", "temperature", "keep", "min_reward", "seed")
     loop = SelfEvolution(model, environment, **{key: config[key] for key in loop_keys})
     start = time.perf_counter()
-    loop.run(2, verbose=0)
+    loop.run(GENERATIONS, verbose=0)
     total = time.perf_counter() - start
-    # Generation 0 (before any update) samples and scores too; the last entries are
-    # generation 2's.
+    # Generation 0 (before any update) samples and scores too; generation 1 traces and
+    # compiles. The medians of generations 2 onwards.
     row = {"recipe": recipe, "path": "cache + XLA" if fast else "before (uncached, no XLA)"}
-    row.update({key: values[-1] for key, values in seconds.items()})
+    row.update({key: float(np.median(values[-(GENERATIONS - 1):]))
+                for key, values in seconds.items()})
     row["generation_seconds"] = sum(row[key] for key in seconds)
     row["run_seconds"] = total
     return row
@@ -172,6 +175,8 @@ def _in_process(part: str, *args: str) -> list[dict]:
 
 def main() -> None:
     args = parse_args(__doc__, options={"--parts": "tokens,loop (default: both)",
+                                        "--recipes": "the loop part's recipes (default: "
+                                                     "evolve_meter,evolve_arithmetic)",
                                         "--case": "internal: run one case in this process"})
     if args.case:
         part, *rest = json.loads(args.case)
@@ -194,7 +199,8 @@ def main() -> None:
                                  if row["batch"] in anchor else float("nan"))
         report("generate_throughput", rows, new_tokens=new)
     if "loop" in parts:
-        rows = [row for recipe in RECIPES for path in ("slow", "fast")
+        recipes = args.recipes.split(",") if args.recipes else list(RECIPES)
+        rows = [row for recipe in recipes for path in ("slow", "fast")
                 for row in _in_process("loop", recipe, path)]
         report("evolve_generation_time", rows)
 
