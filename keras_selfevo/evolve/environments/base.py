@@ -117,6 +117,22 @@ class EnvironmentBase:
         """Raise ``ValueError`` when ``model`` cannot act in this environment (none here)."""
 
 
+class TextEnvironmentBase(EnvironmentBase):
+    """Defaults of the environments where a zoo language model writes text.
+
+    Subclasses set ``vocabulary``: the model is built with it and must have it.
+    """
+
+    vocabulary: str
+
+    def model_arguments(self) -> dict[str, Any]:
+        return {"vocabulary": self.vocabulary}
+
+    def check_model(self, model) -> None:
+        """The model must be a zoo language model with this environment's vocabulary."""
+        check_language_model(model, self.vocabulary)
+
+
 def check_language_model(model, vocabulary: str) -> None:
     """A language model of the zoo with ``vocabulary``, or a ``ValueError`` saying what it is."""
     if not callable(getattr(model, "generate_ids", None)):

@@ -12,16 +12,15 @@ from keras_selfevo.data import text
 from keras_selfevo.data.language_data import window_batches
 from keras_selfevo.evolve import meter
 from keras_selfevo.evolve.environments.base import (
-    EnvironmentBase,
     Observations,
+    TextEnvironmentBase,
     appended,
-    check_language_model,
     extra_rows,
     next_token_rows,
 )
 
 
-class MeterEnvironment(EnvironmentBase):
+class MeterEnvironment(TextEnvironmentBase):
     r"""A language model writes the next line of verse; a scansion checker scores its meter.
 
     Each observation is a prompt: the ``prompt_length`` characters of real text that end at
@@ -141,13 +140,6 @@ class MeterEnvironment(EnvironmentBase):
     def added_rows(self, count: int) -> int:
         """Training-text windows added to ``count`` rows."""
         return extra_rows(self.corpus_fraction, count)
-
-    def model_arguments(self) -> dict[str, Any]:
-        return {"vocabulary": self.vocabulary}
-
-    def check_model(self, model) -> None:
-        """The model must be a zoo language model with this environment's vocabulary."""
-        check_language_model(model, self.vocabulary)
 
     def pretraining_data(self, batch_size: int, seed: int) -> dict[str, Any]:
         """Next-token prediction on random windows of the training text, per epoch."""

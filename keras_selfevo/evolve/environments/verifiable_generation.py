@@ -11,16 +11,15 @@ from keras_selfevo._internal import checks as _checks
 from keras_selfevo.data import text
 from keras_selfevo.evolve import rewards as reward_functions
 from keras_selfevo.evolve.environments.base import (
-    EnvironmentBase,
     Observations,
+    TextEnvironmentBase,
     appended,
-    check_language_model,
     extra_rows,
     next_token_rows,
 )
 
 
-class VerifiableGeneration(EnvironmentBase):
+class VerifiableGeneration(TextEnvironmentBase):
     """Strings sampled from a :class:`~keras_selfevo.zoo.CharRNN`, scored by a checker.
 
     Each observation is an empty prompt (``<bos>``); the model writes a string of up to
@@ -151,13 +150,6 @@ class VerifiableGeneration(EnvironmentBase):
         if self.corpus_fraction <= 0 or not self.corpus:
             return 0
         return extra_rows(self.corpus_fraction, count)
-
-    def model_arguments(self) -> dict[str, Any]:
-        return {"vocabulary": self.vocabulary}
-
-    def check_model(self, model) -> None:
-        """The model must be a zoo language model with this environment's vocabulary."""
-        check_language_model(model, self.vocabulary)
 
     def pretraining_data(self, batch_size: int, seed: int) -> dict[str, Any]:
         """Next-token prediction on the corpus."""
