@@ -129,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="adaptation steps (default: 100)")
     adapt.add_argument("--output", required=True, help="folder for the adapted model")
     adapt.add_argument("--learning-rate", type=float,
-                       help="step size (default: a meta-learner's inner_lr, else Adam 1e-4)")
+                       help="step size (default: a meta-learner's inner_lr, else Adam 1e-4; "
+                       "with --dynamic, Adam 3e-5)")
     adapt.add_argument("--batch-size", type=_positive_int,
                        help="windows per step (default: 32)")
     adapt.add_argument("--unknown", choices=["error", "skip", "replace"], default="error",
