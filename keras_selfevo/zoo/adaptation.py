@@ -226,9 +226,7 @@ def adapt(
             f"The text holds {len(ids)} usable characters: too short to hold back "
             f"{held_out:.0%} and keep a window of {window} + 1 characters in each part.")
 
-    adapted = type(network).from_config(network.get_config())
-    adapted(ids[None, :window])
-    adapted.set_weights(network.get_weights())
+    adapted = network.copy()
     before = adapted.nats_per_char(scored, window)
     batches = language_data.window_batches(train, window, batch_size, seed, 0, steps)
     start = time.perf_counter()

@@ -64,13 +64,6 @@ def check_settings(optimizer: str, learning_rate: float | None, decay: float) ->
     return DEFAULT_LEARNING_RATE[optimizer] if learning_rate is None else float(learning_rate)
 
 
-def _copy(model: keras.Model, ids: np.ndarray, window: int) -> keras.Model:
-    copy = type(model).from_config(model.get_config())
-    copy(ids[None, :window])
-    copy.set_weights(model.get_weights())
-    return copy
-
-
 @dataclasses.dataclass
 class _Runner:
     """A model's copy that steps, its optimizer, and the traced pass over a text's windows."""
@@ -80,14 +73,14 @@ class _Runner:
     run: Any
 
 
-def _runner(model: keras.Model, ids: np.ndarray, window: int, optimizer: str,
-            with_rates: bool) -> _Runner:
+def _runner(model: keras.Model, window: int, optimizer: str, with_rates: bool,
+            with_decay: bool) -> _Runner:
     """The runner for these settings, made once per model: later texts reuse its trace."""
     cache = model._functions.by_key
-    key = ("dynamic_evaluation", window, "rates" if with_rates else optimizer)
+    key = ("dynamic_evaluation", window, "rates" if with_rates else optimizer, with_decay)
     if key in cache:
         return cache[key]
-    copy = _copy(model, ids, window)
+    copy = model.copy()
     variables = copy.trainable_variables
     step_with = None
     if not with_rates:
@@ -113,7 +106,7 @@ def _runner(model: keras.Model, ids: np.ndarray, window: int, optimizer: str,
                 loss = tf.reduce_mean(nll)
             total += tf.cast(tf.reduce_sum(nll), tf.float64)
             apply(tape.gradient(loss, variables), rates)
-            for variable, first in zip(variables, initial):
+            for variable, first in zip(variables if with_decay else (), initial):
                 variable.assign(variable + decay * (first - variable))
         return total
 
@@ -169,7 +162,7 @@ def dynamic_evaluation(model: keras.Model, ids: Any, window: int = 64, *,
             raise ValueError(f"`rates` must hold one rate per trainable variable "
                              f"({len(variables)}), got {len(rates)}.")
         rates = [tf.cast(r, v.dtype) for r, v in zip(rates, variables)]
-    runner = _runner(model, ids, window, optimizer, rates is not None)
+    runner = _runner(model, window, optimizer, rates is not None, decay > 0)
     runner.copy.set_weights(model.get_weights())
     if runner.optimizer is not None:  # a fresh optimizer state for every text
         for variable in runner.optimizer.variables:
@@ -181,7 +174,7 @@ def dynamic_evaluation(model: keras.Model, ids: Any, window: int = 64, *,
                              rates or [], tf.constant(decay, variables[0].dtype)))
     dynamic_seconds = time.perf_counter() - start
     # The runner's copy is reused by the next call: the result gets its own.
-    adapted = _copy(runner.copy, ids, window)
+    adapted = runner.copy.copy()
     return DynamicEvaluation(static=static, dynamic=total / targets.size, windows=count,
                              chars=int(targets.size), static_seconds=static_seconds,
                              dynamic_seconds=dynamic_seconds, model=adapted)

@@ -130,6 +130,13 @@ class LanguageModel(SelfEvolvingModel):
         return {**super().get_config(), "vocab_size": self.vocab_size,
                 "vocabulary": self.vocabulary}
 
+    def copy(self) -> LanguageModel:
+        """A new model of this configuration holding these weights (built, not compiled)."""
+        twin = type(self).from_config(self.get_config())
+        twin.build((None, None))
+        twin.set_weights(self.get_weights())
+        return twin
+
     # --------------------------------------------------------------------------- sampling
     #: Compile the sampling loop with XLA (benchmarks/generate_throughput.py measures it).
     sampling_jit_compile: bool = True

@@ -123,9 +123,7 @@ def text_classifier(vocabulary: str | None = None, num_classes: int = 2,
         if not isinstance(pretrained, (CharRNN, GPT)) or pretrained.vocabulary is None:
             raise ValueError("`pretrained` must be a zoo char_rnn or gpt with a vocabulary; "
                              f"got {type(pretrained).__name__}.")
-        language_model = type(pretrained).from_config(pretrained.get_config())
-        language_model.build((None, None))
-        language_model.set_weights(pretrained.get_weights())
+        language_model = pretrained.copy()
     else:
         _checks.one_of(body, "body", tuple(BODIES))
         if vocabulary is None:

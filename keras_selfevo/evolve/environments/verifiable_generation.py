@@ -19,6 +19,11 @@ from keras_selfevo.evolve.environments.base import (
 )
 
 
+def prompt_of(line: str) -> str:
+    """The prompt ``a+b=`` of a line ``a+b=c``."""
+    return line[:line.index("=") + 1]
+
+
 class VerifiableGeneration(TextEnvironmentBase):
     """Strings sampled from a :class:`~keras_selfevo.zoo.CharRNN`, scored by a checker.
 
@@ -86,7 +91,7 @@ class VerifiableGeneration(TextEnvironmentBase):
             return Observations(np.full((count, 1), text.BOS, np.int32))
         rng = np.random.default_rng([seed, 11])
         lines = [self.corpus[i] for i in rng.integers(0, len(self.corpus), count)]
-        prompts = [line[:line.index("=") + 1] for line in lines]
+        prompts = [prompt_of(line) for line in lines]
         ids = text.encode(prompts, self.vocabulary, add_end=False)
         return Observations(ids, np.array([1 + len(p) for p in prompts]))
 
@@ -178,7 +183,7 @@ class VerifiableGeneration(TextEnvironmentBase):
 
         Greedy, or one sample each at ``temperature`` (seeded).
         """
-        prompts = [line[:line.index("=") + 1] for line in lines]
+        prompts = [prompt_of(line) for line in lines]
         correct = 0
         for width in sorted({len(p) for p in prompts}):  # generate needs equal lengths
             group = [p for p in prompts if len(p) == width]
