@@ -9,7 +9,9 @@ each held-out play: K support windows from one region of the play, the query nat
 windows from another region, after 0, 1, 5, 10 and 50 steps. Each row's SGD step size is
 picked from a grid on tasks of the training plays' validation parts (never on the held-out
 plays). Means and 95% intervals are over plays x seeds; the meta rows are also compared
-with joint pretraining pairwise. Writes results/lm_adaptation.json and
+with joint pretraining pairwise. The row joint+metasgd adapts with Meta-SGD's learned rates
+on its jointly pretrained weights and is compared with the tuned SGD of the same weights on
+the same tasks (its per_play_sgd). Writes results/lm_adaptation.json and
 models/maml_shakespeare/adaptation_curves.png.
 """
 
@@ -30,7 +32,12 @@ from common import RESULTS_DIR, parse_args  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CARD_DIR = os.path.join(HERE, "..", "models", "maml_shakespeare")
-ROWS = ("scratch", "joint", "fomaml", "reptile", "maml", "maml5", "joint+maml")
+ROWS = ("scratch", "joint", "fomaml", "reptile", "maml", "maml5", "joint+maml",
+        "joint+metasgd")
+# "joint+metasgd": joint pretraining for the whole budget, then Meta-SGD learns only the inner
+# rates (the weights stay the pretrained ones; train_weights=False) for another budget, from
+# the tuned SGD step size, with this many inner steps and this outer Adam rate.
+METASGD_INNER_STEPS, METASGD_LR = 5, 3e-3
 STEPS = (0, 1, 5, 10, 50)
 LEARNING_RATES = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 SHAPE = dict(num_layers=2, num_heads=4, width=64, block_size=64)
@@ -43,8 +50,12 @@ INNER = {"fomaml": (0.5, 1), "maml": (0.5, 1), "reptile": (0.5, 5), "maml5": (0.
          "joint+maml": (0.03, 1)}
 
 
-def _adaptation_curve(net, tasks, learning_rate: float, last: int = STEPS[-1]) -> np.ndarray:
-    """Mean query nats/char of ``tasks`` after each count in STEPS (up to ``last``) of SGD."""
+def _adaptation_curve(net, tasks, learning_rate: float, last: int = STEPS[-1],
+                      rates: list | None = None) -> np.ndarray:
+    """Mean query nats/char of ``tasks`` after each count in STEPS (up to ``last``) of SGD.
+
+    ``rates``: per-parameter step sizes (Meta-SGD's learned ones) instead of ``learning_rate``.
+    """
     import tensorflow as tf
 
     import keras_selfevo as kse
@@ -53,8 +64,8 @@ def _adaptation_curve(net, tasks, learning_rate: float, last: int = STEPS[-1]) -
 
     @tf.function(reduce_retracing=True)
     def one_step(theta, sx, sy):
-        return tf.vectorized_map(lambda a: learner.fast_weights(a[1], a[2], 1, list(a[0])),
-                                 (theta, sx, sy))
+        return tf.vectorized_map(
+            lambda a: learner.fast_weights(a[1], a[2], 1, list(a[0]), rates), (theta, sx, sy))
 
     @tf.function(reduce_retracing=True)
     def query_loss(theta, qx, qy):
@@ -75,6 +86,19 @@ def _adaptation_curve(net, tasks, learning_rate: float, last: int = STEPS[-1]) -
     return np.mean(curves, axis=0)
 
 
+def _meta_train(learner, streams, seed: int, start: float, budget: float,
+                iterations: int) -> int:
+    """Meta-train on tasks of ``streams`` until ``budget`` seconds after ``start``."""
+    import keras_selfevo as kse
+
+    while time.perf_counter() - start < budget:
+        tasks = kse.data.text_tasks(streams, SHOTS, QUERIES, WINDOW, META_BATCH, seed=seed,
+                                    num_meta_batches=10, first_meta_batch=iterations)
+        learner.fit(tasks, epochs=1, verbose=0)
+        iterations += 10
+    return iterations
+
+
 def run_case(row: str, seed: int, budget: float) -> dict:
     import keras
 
@@ -84,27 +108,22 @@ def run_case(row: str, seed: int, budget: float) -> dict:
     net = kse.zoo.build("gpt", vocabulary=vocabulary, seed=seed, **SHAPE)
     train_streams = list(kse.data.shakespeare_streams("train").values())
     start, iterations = time.perf_counter(), 0
-    if row in ("joint", "joint+maml"):
+    if row in ("joint", "joint+maml", "joint+metasgd"):
         net.compile(optimizer=keras.optimizers.Adam(1e-3))
         ids = np.concatenate(train_streams)
         batch = META_BATCH * (SHOTS + QUERIES)  # the windows a meta-step reads
-        joint_budget = budget if row == "joint" else budget / 2
+        joint_budget = budget / 2 if row == "joint+maml" else budget
         while time.perf_counter() - start < joint_budget:
             batches = kse.data.window_batches(ids, WINDOW, batch, seed, iterations,
                                               iterations + 50)
             net.fit(batches, epochs=1, verbose=0, shuffle=False)
             iterations += 50
-    if row not in ("scratch", "joint"):
+    if row not in ("scratch", "joint", "joint+metasgd"):
         inner_lr, inner_steps = INNER[row]
         algorithm = "maml" if row in ("maml5", "joint+maml") else row
         learner = kse.MetaLearner(net, algorithm, inner_lr=inner_lr, inner_steps=inner_steps)
         learner.compile(optimizer=keras.optimizers.Adam(1e-3))
-        while time.perf_counter() - start < budget:
-            tasks = kse.data.text_tasks(train_streams, SHOTS, QUERIES, WINDOW, META_BATCH,
-                                        seed=seed, num_meta_batches=10,
-                                        first_meta_batch=iterations)
-            learner.fit(tasks, epochs=1, verbose=0)
-            iterations += 10
+        iterations = _meta_train(learner, train_streams, seed, start, budget, iterations)
     train_seconds = time.perf_counter() - start
     # The SGD step size, picked on the training plays' validation parts.
     validation = list(kse.data.shakespeare_streams("validation").values())
@@ -113,15 +132,30 @@ def run_case(row: str, seed: int, budget: float) -> dict:
     scores = {lr: _adaptation_curve(net, picking, lr, last=10)[-1] for lr in LEARNING_RATES}
     chosen = min(scores, key=lambda lr: scores[lr] if np.isfinite(scores[lr]) else np.inf)
     held_out = kse.data.shakespeare_streams("test")
-    per_play = {}
-    for index, (name, stream) in enumerate(held_out.items()):
-        tasks = list(kse.data.text_tasks([stream], SHOTS, QUERIES, WINDOW, TASKS_PER_PLAY,
-                                         seed=5000 + 100 * seed + index, num_meta_batches=1))
-        per_play[name] = _adaptation_curve(net, tasks, chosen).tolist()
+    held_out_tasks = {
+        name: list(kse.data.text_tasks([stream], SHOTS, QUERIES, WINDOW, TASKS_PER_PLAY,
+                                       seed=5000 + 100 * seed + index, num_meta_batches=1))
+        for index, (name, stream) in enumerate(held_out.items())}
+    per_play = {name: _adaptation_curve(net, tasks, chosen).tolist()
+                for name, tasks in held_out_tasks.items()}
+    extra = {}
+    if row == "joint+metasgd":
+        learner = kse.MetaLearner(net, "metasgd", inner_lr=chosen,
+                                  inner_steps=METASGD_INNER_STEPS, train_weights=False)
+        learner.compile(optimizer=keras.optimizers.Adam(METASGD_LR))
+        start = time.perf_counter()
+        rate_iterations = _meta_train(learner, train_streams, seed, start, budget, 0)
+        rates = [r.numpy() for r in learner.inner_rates()]
+        extra = {"per_play_sgd": per_play, "rate_iterations": rate_iterations,
+                 "rate_seconds": time.perf_counter() - start,
+                 "rates": {v.path: [float(r.min()), float(np.median(r)), float(r.max())]
+                           for v, r in zip(net.trainable_variables, rates)}}
+        per_play = {name: _adaptation_curve(net, tasks, chosen, rates=rates).tolist()
+                    for name, tasks in held_out_tasks.items()}
     return {"row": row, "seed": seed, "iterations": iterations, "train_seconds": train_seconds,
             "learning_rate": chosen, "picking_scores": {str(k): float(v)
                                                         for k, v in scores.items()},
-            "per_play": per_play,
+            "per_play": per_play, **extra,
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
 
 
@@ -140,7 +174,12 @@ def summarise(cases: list[dict]) -> dict:
                       "train_seconds": float(np.mean([r["train_seconds"] for r in runs])),
                       "iterations": [r["iterations"] for r in runs],
                       "learning_rates": [r["learning_rate"] for r in runs]}
-        if row not in ("scratch", "joint") and by_row["joint"]:
+        if row == "joint+metasgd":
+            diffs = np.array([np.array(c) - np.array(r["per_play_sgd"][p])
+                              for r in runs for p, c in r["per_play"].items()])
+            table[row]["minus_own_sgd"] = {str(s): _interval(diffs[:, i])
+                                           for i, s in enumerate(STEPS)}
+        elif row not in ("scratch", "joint") and by_row["joint"]:
             joint = {(r["seed"], p): c for r in by_row["joint"] for p, c in r["per_play"].items()}
             diffs = np.array([np.array(c) - np.array(joint[(r["seed"], p)])
                               for r in runs for p, c in r["per_play"].items()
@@ -213,6 +252,10 @@ def main() -> None:
     for row, result in table.items():
         cells = "  ".join(f"{s}: {m:.3f}±{c:.3f}" for s, (m, c) in result["steps"].items())
         print(f"{row:8s} {cells}")
+        if "minus_own_sgd" in result:
+            cells = "  ".join(f"{s}: {m:+.3f}±{c:.3f}"
+                              for s, (m, c) in result["minus_own_sgd"].items())
+            print(f"{'  - its own tuned SGD':8s} {cells}")
         if "minus_joint" in result:
             cells = "  ".join(f"{s}: {m:+.3f}±{c:.3f}"
                               for s, (m, c) in result["minus_joint"].items())

@@ -1,7 +1,7 @@
 """Datasets and task samplers that work offline.
 
 Importing this package registers the TFDS builders ``selfevo_glyphs``, ``selfevo_digits``,
-``selfevo_text`` and ``selfevo_shakespeare``.
+``selfevo_text``, ``selfevo_shakespeare`` and ``selfevo_speakers``.
 """
 
 from keras_selfevo.data import shakespeare, text
@@ -14,6 +14,7 @@ from keras_selfevo.data.loading import LOCAL_BUILDERS, DatasetNotPreparedError, 
 from keras_selfevo.data.mnist_files import prepare_mnist
 from keras_selfevo.data.shakespeare import SelfevoShakespeare
 from keras_selfevo.data.sinusoid import sinusoid_tasks
+from keras_selfevo.data.speakers import SelfevoSpeakers, speaker_tasks
 from keras_selfevo.data.table import from_table
 from keras_selfevo.data.text_builder import SelfevoText, TextConfig
 from keras_selfevo.data.text_files import from_labelled_texts, from_text
@@ -34,7 +35,9 @@ __all__ = [
     "shakespeare",
     "shakespeare_streams",
     "sinusoid_tasks",
+    "speaker_tasks",
     "SelfevoShakespeare",
+    "SelfevoSpeakers",
     "SelfevoText",
     "TextConfig",
     "text",

@@ -9,7 +9,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 # Builders of this package: they generate their data locally when first loaded.
-LOCAL_BUILDERS = ("selfevo_glyphs", "selfevo_digits", "selfevo_text", "selfevo_shakespeare")
+LOCAL_BUILDERS = ("selfevo_glyphs", "selfevo_digits", "selfevo_text", "selfevo_shakespeare",
+                  "selfevo_speakers")
 
 
 class DatasetNotPreparedError(FileNotFoundError):

@@ -118,6 +118,13 @@ class MetaLearner(keras_internals.FirstTraceHooks, keras.Model):
             (default: the model's declared task output).
         parallel_tasks: In the graph loop (``vectorize=False``), how many tasks run at
             once; memory grows with it (the measurements are in benchmarks/README.md).
+        self_loss_weight: Adds this multiple of the model's self-loss to the task loss, in
+            the inner and the outer loop: the next-token log-likelihood of the task's own
+            inputs, for a model whose ``"self"`` output is next-token logits scored against
+            its ``"self_target"`` output (:class:`~keras_selfevo.zoo.TextClassifier`);
+            positions holding the model's ``default_self_ignore_class`` are left out.
+        train_weights: ``False`` keeps the model's weights as they are and meta-learns only
+            Meta-SGD's inner rates (e.g. the rates that adapt a pretrained model best).
         **kwargs: Base ``keras.Model`` arguments.
     """
 
@@ -133,6 +140,8 @@ class MetaLearner(keras_internals.FirstTraceHooks, keras.Model):
         vectorize: bool | None = None,
         task_output: str | None = None,
         parallel_tasks: int = 2,
+        self_loss_weight: float = 0.0,
+        train_weights: bool = True,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -146,6 +155,14 @@ class MetaLearner(keras_internals.FirstTraceHooks, keras.Model):
         _checks.positive_int(inner_steps, "inner_steps")
         _checks.positive_int(parallel_tasks, "parallel_tasks")
         _checks.positive_int(eval_inner_steps, "eval_inner_steps", allow_none=True)
+        _checks.number(self_loss_weight, "self_loss_weight", low=0.0)
+        if not train_weights and not spec.learned_rates:
+            raise ValueError("`train_weights`=False leaves nothing to meta-learn for "
+                             f"{algorithm!r}: it is for 'metasgd', which learns its rates.")
+        if self_loss_weight and not getattr(model, "self_output_is_logits", False):
+            raise ValueError("`self_loss_weight` needs a model whose 'self' output is "
+                             "next-token logits beside a 'self_target' output (e.g. a "
+                             f"TextClassifier); got {type(model).__name__}.")
         if spec.adapts_named_layers:
             if not adapt_layers:
                 raise ValueError("`adapt_layers` must name the layers to adapt for 'anil'.")
@@ -169,6 +186,8 @@ class MetaLearner(keras_internals.FirstTraceHooks, keras.Model):
         self.adapt_layers = list(adapt_layers) if adapt_layers else None
         self.eval_inner_steps = eval_inner_steps
         self.parallel_tasks = parallel_tasks
+        self.self_loss_weight = float(self_loss_weight)
+        self.train_weights = bool(train_weights)
         recurrent = [layer for layer in keras_internals.sublayers(model)
                      if isinstance(layer, keras.layers.RNN)]
         for layer in recurrent:
@@ -240,6 +259,7 @@ class MetaLearner(keras_internals.FirstTraceHooks, keras.Model):
         non_trainable = [tf.convert_to_tensor(v) for v in self.model.non_trainable_variables]
         with keras_internals.exact_moments():
             pred, _ = self.model.stateless_call(weights, non_trainable, x, training=True)
+        extra = self._self_loss(pred) if self.self_loss_weight else 0.0
         if isinstance(pred, dict):
             if self.task_output is None:
                 raise ValueError(f"The model returns the outputs {sorted(pred)}: give "
@@ -249,7 +269,22 @@ class MetaLearner(keras_internals.FirstTraceHooks, keras.Model):
         # Per-example values, reduced here: Keras Loss objects would also rescale for
         # distribution, and the meta-batch mean below is already over the global batch.
         fn = self.loss_fn.call if isinstance(self.loss_fn, keras.losses.Loss) else self.loss_fn
-        return tf.reduce_mean(fn(tf.cast(y, self._dtype), pred)), pred
+        return tf.reduce_mean(fn(tf.cast(y, self._dtype), pred)) + extra, pred
+
+    def _self_loss(self, outputs: Any) -> tf.Tensor:
+        """``self_loss_weight`` × the mean next-token cross-entropy of the ``"self"`` logits."""
+        if not isinstance(outputs, dict) or not {"self", "self_target"} <= set(outputs):
+            raise ValueError("`self_loss_weight` needs the model's 'self' and 'self_target' "
+                             f"outputs; it returns {type(outputs).__name__}.")
+        targets = tf.cast(outputs["self_target"], tf.int32)
+        logits = tf.cast(outputs["self"], self._dtype)
+        losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
+            tf.maximum(targets, 0), logits)
+        ignored = getattr(self.model, "default_self_ignore_class", None)
+        counted = (tf.ones_like(losses) if ignored is None
+                   else tf.cast(tf.not_equal(targets, ignored), losses.dtype))
+        mean = tf.reduce_sum(losses * counted) / tf.maximum(tf.reduce_sum(counted), 1.0)
+        return tf.cast(self.self_loss_weight, self._dtype) * mean
 
     @property
     def _dtype(self) -> tf.DType:
@@ -356,7 +391,7 @@ class MetaLearner(keras_internals.FirstTraceHooks, keras.Model):
         support_x, support_y, query_x, query_y = self._unpack(data)
         theta = [tf.convert_to_tensor(v) for v in self.model.trainable_variables]
         rates = [tf.convert_to_tensor(r) for r in self.inner_lrs]
-        sources = theta + rates
+        sources = (theta if self.train_weights else []) + rates
 
         def task(args):
             sx, sy, qx, qy = args
@@ -374,7 +409,8 @@ class MetaLearner(keras_internals.FirstTraceHooks, keras.Model):
                      [tf.TensorSpec(s.shape, s.dtype) for s in sources])
         losses, predictions, gradients = self._per_task(
             task, (support_x, support_y, query_x, query_y), signature)
-        owners = list(self.model.trainable_variables) + list(self.inner_lrs)
+        owners = (list(self.model.trainable_variables) if self.train_weights else []) + list(
+            self.inner_lrs)
         by_variable = {id(v): _global_mean(g) for v, g in zip(owners, gradients)}
         variables = self.trainable_variables
         self.optimizer.apply_gradients(
@@ -513,6 +549,8 @@ class MetaLearner(keras_internals.FirstTraceHooks, keras.Model):
             "vectorize": self.vectorize,
             "task_output": self.task_output,
             "parallel_tasks": self.parallel_tasks,
+            "self_loss_weight": self.self_loss_weight,
+            "train_weights": self.train_weights,
         }
 
     @classmethod

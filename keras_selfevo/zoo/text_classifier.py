@@ -67,7 +67,21 @@ class TextClassifier(SelfEvolvingModel):
         return keras.ops.reshape(padded, (-1, block)), keras.ops.shape(padded)
 
     def call(self, tokens, training: bool | None = None) -> dict:
-        inputs, targets = tokens[:, :-1], tokens[:, 1:]
+        pooled, logits = self._pooled_and_logits(tokens, training)
+        outputs = self.language_model._outputs(logits)
+        return {"self": outputs["self"], "self_target": tokens[:, 1:],
+                "policy": self.head(pooled)}
+
+    def features(self, tokens, training: bool | None = None):
+        """The text's features ``[batch, width]``: the body's mean state over its characters.
+
+        What the head reads; class means of them are prototypes for few-shot
+        classification without training.
+        """
+        return self._pooled_and_logits(tokens, training)[0]
+
+    def _pooled_and_logits(self, tokens, training: bool | None) -> tuple:
+        inputs = tokens[:, :-1]
         windows, padded_shape = self._windows(inputs)
         states = self.language_model.features(windows, training=training)
         logits = self.language_model.logits(states)
@@ -80,9 +94,14 @@ class TextClassifier(SelfEvolvingModel):
         counted = keras.ops.cast(keras.ops.not_equal(inputs, text.PAD), states.dtype)[..., None]
         pooled = (keras.ops.sum(states * counted, axis=1)
                   / keras.ops.maximum(keras.ops.sum(counted, axis=1), 1.0))
-        outputs = self.language_model._outputs(logits)
-        return {"self": outputs["self"], "self_target": targets,
-                "policy": self.head(pooled)}
+        return pooled, logits
+
+    def meta_task(self) -> tuple[str, keras.losses.Loss]:
+        """What :class:`~keras_selfevo.MetaLearner` adapts: ``("policy", loss)``.
+
+        The class probabilities, scored by the cross-entropy with the class labels.
+        """
+        return "policy", keras.losses.SparseCategoricalCrossentropy()
 
     def input_value_checks(self, x: Any):
         return self.language_model.input_value_checks(x)

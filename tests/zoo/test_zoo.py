@@ -193,3 +193,27 @@ def test_mnist_cnn_bad_consistency_arguments_are_clear_errors():
         kse.zoo.build("mnist_cnn", self_task="consistency", rotation=-0.1)
     with pytest.raises(ValueError, match="`confidence` must be None or a float in \\(0, 1\\]"):
         kse.zoo.build("mnist_cnn", self_task="consistency", confidence=2.0)
+
+
+@pytest.mark.parametrize("body, body_args", [
+    ("char_rnn", {"embed_dim": 4, "units": 6}),
+    ("gpt", {"num_layers": 1, "num_heads": 2, "width": 8, "block_size": 4}),
+])
+def test_text_classifier_features_are_the_mean_state_its_head_reads(body, body_args):
+    model = kse.zoo.build("text_classifier", vocabulary="()[]", num_classes=3, body=body,
+                          body_args=body_args, seed=0)
+    tokens = TOKENS.copy()
+    tokens[:, 0], tokens[0, -3:] = kse.data.text.BOS, kse.data.text.PAD
+    features = model.features(tokens).numpy()
+    # By hand: the body's states over the characters (<bos> included, padding not), read in
+    # windows of the block size for a gpt, then averaged.
+    inputs = tokens[:, :-1]
+    block = model.language_model.context_window or inputs.shape[1]
+    states = np.concatenate([model.language_model.features(inputs[:, i:i + block]).numpy()
+                             for i in range(0, inputs.shape[1], block)], axis=1)
+    counted = (inputs != kse.data.text.PAD)[..., None]
+    want = (states * counted).sum(1) / counted.sum(1)
+    np.testing.assert_allclose(features, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model(tokens)["policy"].numpy(), model.head(features).numpy(),
+                               rtol=1e-6)
+    assert model.meta_task()[0] == "policy"
