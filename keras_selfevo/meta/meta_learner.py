@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from keras_selfevo._internal import checks as _checks
 from keras_selfevo._internal import keras_internals
+from keras_selfevo.losses.self_loss import NextTokenSelfLoss
 from keras_selfevo.training.non_finite import StopOnNonFinite, loss_for_logs, weights_are_finite
 
 
@@ -276,14 +277,12 @@ class MetaLearner(keras_internals.FirstTraceHooks, keras.Model):
         if not isinstance(outputs, dict) or not {"self", "self_target"} <= set(outputs):
             raise ValueError("`self_loss_weight` needs the model's 'self' and 'self_target' "
                              f"outputs; it returns {type(outputs).__name__}.")
-        targets = tf.cast(outputs["self_target"], tf.int32)
-        logits = tf.cast(outputs["self"], self._dtype)
-        losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
-            tf.maximum(targets, 0), logits)
-        ignored = getattr(self.model, "default_self_ignore_class", None)
-        counted = (tf.ones_like(losses) if ignored is None
-                   else tf.cast(tf.not_equal(targets, ignored), losses.dtype))
+        next_token = NextTokenSelfLoss(
+            from_logits=True, ignore_class=getattr(self.model, "default_self_ignore_class", None))
+        losses, counted, _ = next_token.terms(outputs["self_target"], outputs["self"])
+        counted = tf.ones_like(losses) if counted is None else counted
         mean = tf.reduce_sum(losses * counted) / tf.maximum(tf.reduce_sum(counted), 1.0)
+        mean = tf.cast(mean, self._dtype)
         return tf.cast(self.self_loss_weight, self._dtype) * mean
 
     @property
