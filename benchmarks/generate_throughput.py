@@ -135,6 +135,8 @@ def run_loop(recipe: str, fast: bool) -> dict:
     environment = evolve.ENVIRONMENTS[config["environment"]](config)
     model = evolve.compiled_model(config, environment, float(config["alpha"]))
     model.sampling_jit_compile = fast
+    if not fast and hasattr(model, "body") and hasattr(model.body, "unroll"):
+        model.body.unroll = False  # the recurrent loop as it ran before "auto" unrolling
     if not fast:  # the code path sampling had before the cache
         generate_ids = model.generate_ids
         model.generate_ids = lambda *a, **k: generate_ids(*a, **{**k, "use_cache": False})

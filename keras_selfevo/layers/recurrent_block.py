@@ -5,10 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import tensorflow as tf
 
 from keras_selfevo._internal import checks as _checks
 
 CELLS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM, "simple_rnn": keras.layers.SimpleRNN}
+# ``unroll="auto"`` unrolls sequences of at most this many steps. Measured on a 2-core CPU
+# (GRU 256, batch 64, a train step with XLA): 1.6x faster at 13 steps, 1.1x at 20, slower at
+# 32, where the loop's per-step overhead no longer dominates.
+UNROLL_MAX_STEPS = 16
 
 
 @keras.saving.register_keras_serializable(package="keras_selfevo")
@@ -25,6 +30,10 @@ class RecurrentBlock(keras.layers.Layer):
         use_cudnn: ``"auto"`` lets GRU/LSTM pick the cuDNN kernel on a GPU when possible;
             ``False`` forces the generic implementation, which has second-order gradients
             (needed by MAML; :class:`~keras_selfevo.MetaLearner` sets it itself).
+        unroll: ``"auto"`` unrolls the recurrent loop when the time dimension is known when
+            the call is traced and at most :data:`UNROLL_MAX_STEPS`, unless a GPU's cuDNN
+            kernel would run; ``True`` always unrolls (the time dimension must then be
+            known), ``False`` never. The same computation either way: only the speed differs.
         **kwargs: Base layer arguments (``name``, ``dtype``...).
 
     Call arguments:
@@ -36,7 +45,7 @@ class RecurrentBlock(keras.layers.Layer):
 
     def __init__(self, vocab_size: int, embed_dim: int, units: int, num_layers: int = 1,
                  cell: str = "gru", dropout: float = 0.0, use_cudnn: bool | str = "auto",
-                 **kwargs: Any):
+                 unroll: bool | str = "auto", **kwargs: Any):
         super().__init__(**kwargs)
         for arg, value in (("vocab_size", vocab_size), ("embed_dim", embed_dim),
                            ("units", units), ("num_layers", num_layers)):
@@ -44,6 +53,7 @@ class RecurrentBlock(keras.layers.Layer):
         _checks.one_of(cell, "cell", sorted(CELLS))
         _checks.number(dropout, "dropout", 0.0, 1.0, high_open=True, kind="a float")
         _checks.one_of(use_cudnn, "use_cudnn", ("auto", True, False))
+        _checks.one_of(unroll, "unroll", ("auto", True, False))
         self.vocab_size = vocab_size
         self.embed_dim = embed_dim
         self.units = units
@@ -51,6 +61,7 @@ class RecurrentBlock(keras.layers.Layer):
         self.cell = cell
         self.dropout = float(dropout)
         self.use_cudnn = use_cudnn
+        self.unroll = unroll
         policy = self.dtype_policy
         self.embedding = keras.layers.Embedding(vocab_size, embed_dim, dtype=policy,
                                                 name="embedding")
@@ -75,13 +86,26 @@ class RecurrentBlock(keras.layers.Layer):
                 f"`initial_state` must hold one state per layer ({self.num_layers}), got "
                 f"{len(initial_state)}."
             )
+        unroll = self._unrolls(inputs.shape[1])
         h = self.embedding(inputs)
         for index, layer in enumerate(self.recurrent_layers):
+            layer.unroll = unroll
             state = None if initial_state is None else initial_state[index]
             if state is not None and not isinstance(state, (list, tuple)):
                 state = [state]
             h = layer(h, initial_state=state, training=training)
         return h
+
+    def _unrolls(self, steps: int | None) -> bool:
+        """Whether this call unrolls its loop (see ``unroll``); checks ``unroll=True``."""
+        if self.unroll is True and steps is None:
+            raise ValueError("`unroll=True` needs a time dimension known when the call is "
+                             "traced; got inputs of unknown length (use `unroll=\"auto\"`).")
+        if self.unroll != "auto":
+            return self.unroll
+        cudnn = (self.cell != "simple_rnn" and self.use_cudnn in ("auto", True)
+                 and bool(tf.config.list_logical_devices("GPU")))
+        return steps is not None and steps <= UNROLL_MAX_STEPS and not cudnn
 
     def initial_states(self, batch_size: Any) -> list:
         """Zero states for :meth:`step`: one per layer (a list ``[h]``, or ``[h, c]`` for LSTM)."""
@@ -114,4 +138,5 @@ class RecurrentBlock(keras.layers.Layer):
             "cell": self.cell,
             "dropout": self.dropout,
             "use_cudnn": self.use_cudnn,
+            "unroll": self.unroll,
         }
