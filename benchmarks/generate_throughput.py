@@ -18,9 +18,9 @@ The vocabulary has 84 ids, as the anchor's.
 Part "loop": one generation of the evolve_meter and evolve_arithmetic recipes (untrained
 models, no pretraining), split into sampling (the environment's `act`), scoring (`reward`)
 and training (`fit`; every sample kept), medians of generations 2-5 (the first traces and
-compiles), with
-the cache and XLA ("after") and with neither ("before": the code path sampling had before);
-training is the recipe's in "after", and without XLA in "before".
+compiles), with the cache and XLA ("after") and with neither ("before": the code path
+sampling had before); training is the recipe's in "after", and in "before" without XLA and
+with `char_rnn`'s recurrent loop not unrolled.
 
     python benchmarks/generate_throughput.py [--quick] [--parts tokens,loop]
         [--recipes evolve_meter,evolve_arithmetic]
