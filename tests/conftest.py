@@ -21,6 +21,15 @@ if _workers > 1:
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from keras_selfevo.zoo.language_model import LanguageModel  # noqa: E402
+
+# Sampling compiles with XLA by default, which pays over a loop's many calls of one shape;
+# a test samples a few times from a tiny model, where the compile is most of the cost. The
+# suite's own processes sample in graph mode: tests/zoo/test_decoding.py checks that XLA
+# draws the same tokens for every kind of language model, and every command the suite runs
+# in a process of its own (CLI, notebooks, README) samples with the shipped default.
+LanguageModel.sampling_jit_compile = False
+
 _cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(
     _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]

@@ -78,11 +78,12 @@ def test_sampled_tokens_are_the_same_with_and_without_the_cache(case):
     np.testing.assert_array_equal(cached[:, :3], prompt)
 
 
-def test_xla_and_graph_sample_alike():
+@pytest.mark.parametrize("case", sorted(MODELS))
+def test_xla_and_graph_sample_alike(case):
     # The sampler's random numbers come from integer hashing: the same with XLA. The
     # settings are the compiled loop's inputs, so one XLA compile serves greedy, plain and
     # top-k + top-p sampling (top-k of the whole vocabulary and top-p 1 keep every token).
-    model = _model("gpt")
+    model = _model(case)
     prompt = np.array([[1, 4, 5], [1, 7, 7]], np.int32)
     seed = tf.constant([8, 9])
     every = model.vocab_size

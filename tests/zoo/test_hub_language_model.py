@@ -48,6 +48,14 @@ def test_runs_a_generation_saves_and_reloads(tmp_path, as_causal_lm):
         ["1+2="], 3, temperature=0.0)
 
 
+def test_xla_and_graph_sample_alike():
+    model = kse.zoo.HubLanguageModel(_backbone(), vocabulary=VOCABULARY)
+    prompt = np.array([[1, 4, 13], [1, 5, 13]], np.int32)
+    settings = dict(temperature=1.0, top_k=5, seed=np.array([3, 4], np.int32))
+    np.testing.assert_array_equal(model.generate_ids(prompt, 8, jit_compile=True, **settings),
+                                  model.generate_ids(prompt, 8, jit_compile=False, **settings))
+
+
 def test_zoo_builder_and_adapt():
     model = kse.zoo.build("hub_gpt2", vocabulary=VOCABULARY, num_layers=1, num_heads=2,
                           hidden_dim=16, intermediate_dim=32, max_sequence_length=16, seed=0)
