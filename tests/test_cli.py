@@ -1,4 +1,6 @@
+import os
 import subprocess
+import sys
 
 import pytest
 
@@ -45,6 +47,19 @@ def test_console_script_error_is_one_stderr_line_without_traceback(console_scrip
         "(choose from 'demo', 'meta-train', 'train', 'export', 'adapt', 'evolve', "
         "'prepare-mnist', 'recipes', 'presets', 'generate')"
     ]
+
+
+def test_python_dash_m_is_the_same_quiet_command(tmp_path):
+    # TensorFlow's start-up lines are silenced at the source, not by the suite's settings.
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, "-m", "keras_selfevo", "generate", "arithmetic_gru",
+                             "--prompt", "1+2=", "--length", "2", "--temperature", "0"],
+                            capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "" and result.stdout.startswith("1+2=3")
+    usage = subprocess.run([sys.executable, "-m", "keras_selfevo", "bogus"], capture_output=True,
+                           text=True, timeout=120, env=env, cwd=tmp_path)
+    assert usage.returncode == 2 and usage.stderr.startswith("keras-selfevo: error:")
 
 
 def test_version(capsys):

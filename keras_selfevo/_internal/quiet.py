@@ -33,8 +33,11 @@ HARMLESS_WARNINGS: tuple[tuple[type[Warning], str, str], ...] = (
 
 
 def running_as_cli() -> bool:
-    """Whether this process is the ``keras-selfevo`` console script."""
-    return bool(sys.argv) and os.path.basename(sys.argv[0]) == CLI_NAME
+    """Whether this process is the ``keras-selfevo`` command (or ``python -m keras_selfevo``)."""
+    if sys.argv and os.path.basename(sys.argv[0]) == CLI_NAME:
+        return True
+    command = list(getattr(sys, "orig_argv", ()))
+    return "-m" in command and command[command.index("-m") + 1:][:1] == ["keras_selfevo"]
 
 
 def quiet_requested() -> bool:
