@@ -103,9 +103,11 @@ class RecurrentBlock(keras.layers.Layer):
                              "traced; got inputs of unknown length (use `unroll=\"auto\"`).")
         if self.unroll != "auto":
             return self.unroll
-        cudnn = (self.cell != "simple_rnn" and self.use_cudnn in ("auto", True)
-                 and bool(tf.config.list_logical_devices("GPU")))
-        return steps is not None and steps <= UNROLL_MAX_STEPS and not cudnn
+        if steps is None or steps > UNROLL_MAX_STEPS:
+            return False
+        # Asked only for short sequences: whether cuDNN would run (it needs the loop).
+        return not (self.cell != "simple_rnn" and self.use_cudnn in ("auto", True)
+                    and tf.config.list_logical_devices("GPU"))
 
     def initial_states(self, batch_size: Any) -> list:
         """Zero states for :meth:`step`: one per layer (a list ``[h]``, or ``[h, c]`` for LSTM)."""
