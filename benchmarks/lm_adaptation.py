@@ -9,9 +9,10 @@ each held-out play: K support windows from one region of the play, the query nat
 windows from another region, after 0, 1, 5, 10 and 50 steps. Each row's SGD step size is
 picked from a grid on tasks of the training plays' validation parts (never on the held-out
 plays). Means and 95% intervals are over plays x seeds; the meta rows are also compared
-with joint pretraining pairwise. The row joint+metasgd adapts with Meta-SGD's learned rates
-on its jointly pretrained weights and is compared with the tuned SGD of the same weights on
-the same tasks (its per_play_sgd). Writes results/lm_adaptation.json and
+with joint pretraining pairwise. The rows joint+metasgd... adapt with Meta-SGD's learned
+rates (trained for 5 or 10 inner steps, at an outer rate of 3e-3 or 3e-4) on their jointly
+pretrained weights and are compared with the tuned SGD of the same weights on the same tasks
+(their per_play_sgd). Writes results/lm_adaptation.json and
 models/maml_shakespeare/adaptation_curves.png.
 """
 
@@ -33,11 +34,13 @@ from common import RESULTS_DIR, parse_args  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 CARD_DIR = os.path.join(HERE, "..", "models", "maml_shakespeare")
 ROWS = ("scratch", "joint", "fomaml", "reptile", "maml", "maml5", "joint+maml",
-        "joint+metasgd")
-# "joint+metasgd": joint pretraining for the whole budget, then Meta-SGD learns only the inner
-# rates (the weights stay the pretrained ones; train_weights=False) for another budget, from
-# the tuned SGD step size, with this many inner steps and this outer Adam rate.
-METASGD_INNER_STEPS, METASGD_LR = 5, 3e-3
+        "joint+metasgd", "joint+metasgd10", "joint+metasgd10-slow")
+# "joint+metasgd...": joint pretraining for the whole budget, then Meta-SGD learns only the
+# inner rates (the weights stay the pretrained ones; train_weights=False) for another budget,
+# from the tuned SGD step size, with this many inner steps and this outer Adam rate.
+METASGD = {"joint+metasgd": (5, 3e-3), "joint+metasgd10": (10, 3e-3),
+           "joint+metasgd10-slow": (10, 3e-4)}
+JOINT_ROWS = ("joint", "joint+maml", *METASGD)
 STEPS = (0, 1, 5, 10, 50)
 LEARNING_RATES = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 SHAPE = dict(num_layers=2, num_heads=4, width=64, block_size=64)
@@ -108,7 +111,7 @@ def run_case(row: str, seed: int, budget: float) -> dict:
     net = kse.zoo.build("gpt", vocabulary=vocabulary, seed=seed, **SHAPE)
     train_streams = list(kse.data.shakespeare_streams("train").values())
     start, iterations = time.perf_counter(), 0
-    if row in ("joint", "joint+maml", "joint+metasgd"):
+    if row in JOINT_ROWS:
         net.compile(optimizer=keras.optimizers.Adam(1e-3))
         ids = np.concatenate(train_streams)
         batch = META_BATCH * (SHOTS + QUERIES)  # the windows a meta-step reads
@@ -118,7 +121,7 @@ def run_case(row: str, seed: int, budget: float) -> dict:
                                               iterations + 50)
             net.fit(batches, epochs=1, verbose=0, shuffle=False)
             iterations += 50
-    if row not in ("scratch", "joint", "joint+metasgd"):
+    if row not in ("scratch", "joint", *METASGD):
         inner_lr, inner_steps = INNER[row]
         algorithm = "maml" if row in ("maml5", "joint+maml") else row
         learner = kse.MetaLearner(net, algorithm, inner_lr=inner_lr, inner_steps=inner_steps)
@@ -139,10 +142,11 @@ def run_case(row: str, seed: int, budget: float) -> dict:
     per_play = {name: _adaptation_curve(net, tasks, chosen).tolist()
                 for name, tasks in held_out_tasks.items()}
     extra = {}
-    if row == "joint+metasgd":
-        learner = kse.MetaLearner(net, "metasgd", inner_lr=chosen,
-                                  inner_steps=METASGD_INNER_STEPS, train_weights=False)
-        learner.compile(optimizer=keras.optimizers.Adam(METASGD_LR))
+    if row in METASGD:
+        inner_steps, outer_lr = METASGD[row]
+        learner = kse.MetaLearner(net, "metasgd", inner_lr=chosen, inner_steps=inner_steps,
+                                  train_weights=False)
+        learner.compile(optimizer=keras.optimizers.Adam(outer_lr))
         start = time.perf_counter()
         rate_iterations = _meta_train(learner, train_streams, seed, start, budget, 0)
         rates = [r.numpy() for r in learner.inner_rates()]
@@ -174,7 +178,7 @@ def summarise(cases: list[dict]) -> dict:
                       "train_seconds": float(np.mean([r["train_seconds"] for r in runs])),
                       "iterations": [r["iterations"] for r in runs],
                       "learning_rates": [r["learning_rate"] for r in runs]}
-        if row == "joint+metasgd":
+        if row in METASGD:
             diffs = np.array([np.array(c) - np.array(r["per_play_sgd"][p])
                               for r in runs for p, c in r["per_play"].items()])
             table[row]["minus_own_sgd"] = {str(s): _interval(diffs[:, i])

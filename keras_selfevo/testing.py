@@ -6,8 +6,9 @@ in a fresh Python process** with identical outputs, and a forward pass under
 ``jit_compile=True``. They raise ``AssertionError`` with a message on any failure and do
 not depend on pytest.
 
-The fresh-process check runs ``python -m keras_selfevo.testing MODEL INPUTS OUTPUTS``
-with this process's ``sys.path``, importing the modules that define the model's classes
+The fresh-process check runs ``python -m keras_selfevo.testing SPEC`` (a JSON file naming
+the ``.keras`` files, their inputs and where to write the outputs) with this process's
+``sys.path``, importing the modules that define the model's classes
 so their ``register_keras_serializable`` registrations happen there too.
 """
 
@@ -19,7 +20,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import keras
@@ -89,43 +90,75 @@ def reload_in_fresh_process(
     Returns:
         The loaded model's class as ``module.QualName`` and its flattened outputs.
     """
+    return reload_many_in_fresh_process([(path, inputs)], modules, timeout)[0]
+
+
+def reload_many_in_fresh_process(
+    models: Sequence[tuple[str, Structure]], modules: Iterable[str] = (), timeout: float = 300
+) -> list[tuple[str, list[np.ndarray]]]:
+    """Like :func:`reload_in_fresh_process` for several ``.keras`` files in one new process.
+
+    A new Python process spends seconds importing TensorFlow; checking many models in one
+    of them costs that once.
+
+    Args:
+        models: ``(path, inputs)`` pairs: a ``.keras`` file and the inputs to run it on.
+        modules: Modules to import in the new process before loading (registrations).
+        timeout: Seconds to wait for the process (all the models together).
+
+    Returns:
+        For each pair, in order, the loaded model's class as ``module.QualName`` and its
+        flattened outputs.
+    """
+    models = list(models)
+    if not models:
+        raise ValueError("`models` must hold at least one (path, inputs) pair; got none.")
     with tempfile.TemporaryDirectory() as workdir:
-        inputs_path = os.path.join(workdir, "inputs.npz")
-        outputs_path = os.path.join(workdir, "outputs.npz")
-        flat = keras.tree.flatten(_to_numpy(inputs))
-        # Strings as unicode arrays: .npz files hold them without pickling.
-        np.savez(inputs_path, *[a.astype(str) if a.dtype.kind == "O" else a for a in flat])
-        spec = {"modules": list(modules), "structure": _structure_template(inputs)}
+        jobs = []
+        for index, (path, inputs) in enumerate(models):
+            inputs_path = os.path.join(workdir, f"inputs_{index}.npz")
+            flat = keras.tree.flatten(_to_numpy(inputs))
+            # Strings as unicode arrays: .npz files hold them without pickling.
+            np.savez(inputs_path, *[a.astype(str) if a.dtype.kind == "O" else a for a in flat])
+            jobs.append({"model": path, "inputs": inputs_path,
+                         "outputs": os.path.join(workdir, f"outputs_{index}.npz"),
+                         "structure": _structure_template(inputs)})
+        spec_path = os.path.join(workdir, "spec.json")
+        with open(spec_path, "w") as handle:
+            json.dump({"modules": list(modules), "jobs": jobs}, handle)
+        names = models[0][0] if len(models) == 1 else f"{len(models)} models"
         try:
-            run_module("keras_selfevo.testing", [path, inputs_path, outputs_path,
-                                                 json.dumps(spec)], f"Loading {path}", timeout)
+            run_module("keras_selfevo.testing", [spec_path], f"Loading {names}", timeout)
         except RuntimeError as error:
             raise AssertionError(str(error)) from None
-        with np.load(outputs_path) as saved:
-            outputs = [saved[f"arr_{i}"] for i in range(len(saved.files))]
-        with open(outputs_path + ".json") as handle:
-            class_name = json.load(handle)["class"]
-    return class_name, outputs
+        results = []
+        for job in jobs:
+            with np.load(job["outputs"]) as saved:
+                outputs = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+            with open(job["outputs"] + ".json") as handle:
+                results.append((json.load(handle)["class"], outputs))
+    return results
 
 
 def _fresh_process_main(argv: list[str]) -> None:
-    """Entry point of the fresh process started by :func:`reload_in_fresh_process`."""
+    """Entry point of the fresh process started by :func:`reload_many_in_fresh_process`."""
     import importlib
 
-    model_path, inputs_path, outputs_path, spec_json = argv
-    spec = json.loads(spec_json)
+    (spec_path,) = argv
+    with open(spec_path) as handle:
+        spec = json.load(handle)
     for module in ["keras_selfevo", *spec["modules"]]:
         importlib.import_module(module)
-    with np.load(inputs_path) as saved:
-        flat = [saved[f"arr_{i}"] for i in range(len(saved.files))]
-    flat = [tf.constant(a) for a in flat]
-    inputs = keras.tree.map_structure(lambda index: flat[index], spec["structure"])
-    model = keras.saving.load_model(model_path)
-    outputs = keras.tree.flatten(_to_numpy(model(inputs, training=False)))
-    np.savez(outputs_path, *outputs)
-    with open(outputs_path + ".json", "w") as handle:
-        cls = type(model)
-        json.dump({"class": f"{cls.__module__}.{cls.__qualname__}"}, handle)
+    for job in spec["jobs"]:
+        with np.load(job["inputs"]) as saved:
+            flat = [tf.constant(saved[f"arr_{i}"]) for i in range(len(saved.files))]
+        inputs = keras.tree.map_structure(flat.__getitem__, job["structure"])
+        model = keras.saving.load_model(job["model"])
+        outputs = keras.tree.flatten(_to_numpy(model(inputs, training=False)))
+        np.savez(job["outputs"], *outputs)
+        with open(job["outputs"] + ".json", "w") as handle:
+            cls = type(model)
+            json.dump({"class": f"{cls.__module__}.{cls.__qualname__}"}, handle)
 
 
 def run_model_saving_test(

@@ -25,9 +25,10 @@ from keras_selfevo.zoo.language_model import LanguageModel  # noqa: E402
 
 # Sampling compiles with XLA by default, which pays over a loop's many calls of one shape;
 # a test samples a few times from a tiny model, where the compile is most of the cost. The
-# suite's own processes sample in graph mode: tests/zoo/test_decoding.py checks that XLA
-# draws the same tokens for every kind of language model, and every command the suite runs
-# in a process of its own (CLI, notebooks, README) samples with the shipped default.
+# suite's own processes (and the tutorials' kernels, tests/test_tutorials.py) sample in graph
+# mode: tests/zoo/test_decoding.py checks that XLA draws the same tokens for every kind of
+# language model, and every command the suite runs in a process of its own (CLI, README,
+# demo) samples with the shipped default.
 LanguageModel.sampling_jit_compile = False
 
 _cpus = tf.config.list_physical_devices("CPU")

@@ -68,13 +68,24 @@ def test_model_saving_test_on_a_small_model_in_a_fresh_process(tmp_path):
     np.testing.assert_array_equal(loaded.get_weights()[0], model.get_weights()[0])
 
 
-def test_fresh_process_reload_reports_class_and_outputs(tmp_path):
-    model = keras.Sequential([keras.Input((3,)), Scale(1.5)])
-    path = str(tmp_path / "m.keras")
-    model.save(path)
-    class_name, outputs = testing.reload_in_fresh_process(path, _inputs(), [__name__])
-    assert class_name == "keras.src.models.sequential.Sequential"
-    np.testing.assert_allclose(outputs[0], _inputs() * 1.5, rtol=1e-6)
+def test_fresh_process_reload_reports_class_and_outputs_of_each_model_in_order(tmp_path):
+    sequential = keras.Sequential([keras.Input((3,)), Scale(1.5)])
+    inputs = keras.Input((3,))
+    functional = keras.Model(inputs, [Scale(-2.0)(inputs), keras.layers.Dense(2)(inputs)])
+    paths = [str(tmp_path / "a.keras"), str(tmp_path / "b.keras")]
+    sequential.save(paths[0])
+    functional.save(paths[1])
+    doubled = _inputs() * 2
+    (first, first_outputs), (second, second_outputs) = testing.reload_many_in_fresh_process(
+        [(paths[0], _inputs()), (paths[1], doubled)], [__name__])
+    assert first == "keras.src.models.sequential.Sequential"
+    assert second == "keras.src.models.functional.Functional"
+    np.testing.assert_allclose(first_outputs[0], _inputs() * 1.5, rtol=1e-6)
+    assert len(second_outputs) == 2
+    np.testing.assert_allclose(second_outputs[0], doubled * -2.0, rtol=1e-6)
+    np.testing.assert_allclose(second_outputs[1], functional(doubled)[1], rtol=1e-6)
+    with pytest.raises(ValueError, match="`models` must hold at least one"):
+        testing.reload_many_in_fresh_process([])
 
 
 def test_layer_test_catches_a_missing_config_argument():
