@@ -10,7 +10,8 @@ windows from another region, after 0, 1, 5, 10 and 50 steps. Each row's SGD step
 picked from a grid on tasks of the training plays' validation parts (never on the held-out
 plays). Means and 95% intervals are over plays x seeds; the meta rows are also compared
 with joint pretraining pairwise. The rows joint+metasgd... adapt with Meta-SGD's learned
-rates (trained for 5 or 10 inner steps, at an outer rate of 3e-3 or 3e-4) on their jointly
+rates (trained for 5 or 10 inner steps, at an outer rate of 3e-3 or 3e-4, from the step
+size tuned on a grid reaching 0.003 or 3e-4) on their jointly
 pretrained weights and are compared with the tuned SGD of the same weights on the same tasks
 (their per_play_sgd). Writes results/lm_adaptation.json and
 models/maml_shakespeare/adaptation_curves.png.
@@ -34,15 +35,18 @@ from common import RESULTS_DIR, parse_args  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 CARD_DIR = os.path.join(HERE, "..", "models", "maml_shakespeare")
 ROWS = ("scratch", "joint", "fomaml", "reptile", "maml", "maml5", "joint+maml",
-        "joint+metasgd", "joint+metasgd10", "joint+metasgd10-slow")
-# "joint+metasgd...": joint pretraining for the whole budget, then Meta-SGD learns only the
-# inner rates (the weights stay the pretrained ones; train_weights=False) for another budget,
-# from the tuned SGD step size, with this many inner steps and this outer Adam rate.
-METASGD = {"joint+metasgd": (5, 3e-3), "joint+metasgd10": (10, 3e-3),
-           "joint+metasgd10-slow": (10, 3e-4)}
-JOINT_ROWS = ("joint", "joint+maml", *METASGD)
+        "joint+metasgd", "joint+metasgd10", "joint+metasgd10-slow", "joint+metasgd10-fine")
 STEPS = (0, 1, 5, 10, 50)
 LEARNING_RATES = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+# "joint+metasgd...": joint pretraining for the whole budget, then Meta-SGD learns only the
+# inner rates (the weights stay the pretrained ones; train_weights=False) for another budget,
+# from the tuned SGD step size, with this many inner steps, this outer Adam rate and this
+# grid for the SGD step size ("-fine": down to 3e-4, below the grid's 0.003).
+METASGD = {"joint+metasgd": (5, 3e-3, LEARNING_RATES),
+           "joint+metasgd10": (10, 3e-3, LEARNING_RATES),
+           "joint+metasgd10-slow": (10, 3e-4, LEARNING_RATES),
+           "joint+metasgd10-fine": (10, 3e-4, (0.0003, 0.001, *LEARNING_RATES))}
+JOINT_ROWS = ("joint", "joint+maml", *METASGD)
 SHAPE = dict(num_layers=2, num_heads=4, width=64, block_size=64)
 SHOTS, QUERIES, WINDOW, META_BATCH = 8, 8, 64, 8
 TASKS_PER_PLAY = 8
@@ -132,7 +136,8 @@ def run_case(row: str, seed: int, budget: float) -> dict:
     validation = list(kse.data.shakespeare_streams("validation").values())
     picking = list(kse.data.text_tasks(validation, SHOTS, QUERIES, WINDOW, META_BATCH,
                                        region=512, seed=1000 + seed, num_meta_batches=4))
-    scores = {lr: _adaptation_curve(net, picking, lr, last=10)[-1] for lr in LEARNING_RATES}
+    grid = METASGD[row][2] if row in METASGD else LEARNING_RATES
+    scores = {lr: _adaptation_curve(net, picking, lr, last=10)[-1] for lr in grid}
     chosen = min(scores, key=lambda lr: scores[lr] if np.isfinite(scores[lr]) else np.inf)
     held_out = kse.data.shakespeare_streams("test")
     held_out_tasks = {
@@ -143,7 +148,7 @@ def run_case(row: str, seed: int, budget: float) -> dict:
                 for name, tasks in held_out_tasks.items()}
     extra = {}
     if row in METASGD:
-        inner_steps, outer_lr = METASGD[row]
+        inner_steps, outer_lr, _ = METASGD[row]
         learner = kse.MetaLearner(net, "metasgd", inner_lr=chosen, inner_steps=inner_steps,
                                   train_weights=False)
         learner.compile(optimizer=keras.optimizers.Adam(outer_lr))
