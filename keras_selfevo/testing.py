@@ -113,6 +113,9 @@ def reload_many_in_fresh_process(
     models = list(models)
     if not models:
         raise ValueError("`models` must hold at least one (path, inputs) pair; got none.")
+    missing = [path for path, _ in models if not os.path.isfile(path)]
+    if missing:
+        raise ValueError(f"`models` names .keras files that do not exist: {missing}.")
     with tempfile.TemporaryDirectory() as workdir:
         jobs = []
         for index, (path, inputs) in enumerate(models):

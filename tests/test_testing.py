@@ -86,6 +86,9 @@ def test_fresh_process_reload_reports_class_and_outputs_of_each_model_in_order(t
     np.testing.assert_allclose(second_outputs[1], functional(doubled)[1], rtol=1e-6)
     with pytest.raises(ValueError, match="`models` must hold at least one"):
         testing.reload_many_in_fresh_process([])
+    with pytest.raises(ValueError, match="`models` names .keras files that do not exist"):
+        testing.reload_many_in_fresh_process([(paths[0], _inputs()),
+                                              (str(tmp_path / "no.keras"), _inputs())])
 
 
 def test_layer_test_catches_a_missing_config_argument():
