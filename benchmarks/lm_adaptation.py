@@ -11,10 +11,9 @@ picked from a grid on tasks of the training plays' validation parts (never on th
 plays). Means and 95% intervals are over plays x seeds; the meta rows are also compared
 with joint pretraining pairwise. The rows joint+metasgd... adapt with Meta-SGD's learned
 rates (trained for 5 or 10 inner steps, at an outer rate of 3e-3 or 3e-4, from the step
-size tuned on a grid reaching 0.003 or 3e-4) on their jointly
-pretrained weights and are compared with the tuned SGD of the same weights on the same tasks
-(their per_play_sgd). Writes results/lm_adaptation.json and
-models/maml_shakespeare/adaptation_curves.png.
+size tuned on a grid reaching 0.003 or 3e-4) on their jointly pretrained weights and are
+compared with the tuned SGD of the same weights on the same tasks (their per_play_sgd).
+Writes results/lm_adaptation.json and models/maml_shakespeare/adaptation_curves.png.
 """
 
 from __future__ import annotations
