@@ -7,12 +7,14 @@ work, so an error message always reads the same: ``` `name` must be …, got val
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    """Python and NumPy integers; not booleans."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def positive_int(value: Any, name: str, *, allow_none: bool = False) -> Any:
@@ -22,7 +24,7 @@ def positive_int(value: Any, name: str, *, allow_none: bool = False) -> Any:
     if not _is_int(value) or value < 1:
         expected = "None or a positive integer" if allow_none else "a positive integer"
         raise ValueError(f"`{name}` must be {expected}, got {value!r}.")
-    return value
+    return int(value)
 
 
 def int_at_least(value: Any, name: str, minimum: int, reason: str | None = None, *,
@@ -33,14 +35,14 @@ def int_at_least(value: Any, name: str, minimum: int, reason: str | None = None,
     if not _is_int(value) or value < minimum:
         why = f" ({reason})" if reason else ""
         raise ValueError(f"`{name}` must be an integer ≥ {minimum}{why}, got {value!r}.")
-    return value
+    return int(value)
 
 
 def non_negative_int(value: Any, name: str) -> int:
     """``value`` if it is an integer ≥ 0."""
     if not _is_int(value) or value < 0:
         raise ValueError(f"`{name}` must be an integer ≥ 0, got {value!r}.")
-    return value
+    return int(value)
 
 
 def _bounds_text(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:

@@ -1,7 +1,8 @@
 """The SavedModel writer: TF Serving's layout, atomic versions, a fresh-process check.
 
 The version is written into a temporary folder beside it, checked there — a fresh Python
-process loads it with ``tf.saved_model.load`` and runs every signature on a sample batch; the
+process that imports only TensorFlow (``serving_check.py``) loads it with
+``tf.saved_model.load`` and runs every signature on a sample batch; the
 results must match each signature's reference (the model's own ``predict`` / ``generate``;
 max abs diff ≤ 1e-5) — and then renamed into place, so a failure or a kill never leaves a
 half-written or unchecked version. A lock on the ``base_dir`` folder, held from choosing
@@ -16,7 +17,6 @@ import dataclasses
 import fcntl
 import os
 import shutil
-import sys
 import tempfile
 
 import keras
@@ -25,7 +25,8 @@ import tensorflow as tf
 
 from keras_selfevo._internal import checks as _checks
 from keras_selfevo._internal.files import move_into_place
-from keras_selfevo._internal.fresh_process import run_module
+from keras_selfevo._internal.fresh_process import run_script
+from keras_selfevo.export import serving_check
 from keras_selfevo.export.signatures import sample_inputs, serving_signatures
 
 TOLERANCE = 1e-5
@@ -200,7 +201,7 @@ def _verify(model: keras.Model, signatures: dict, saved_model_dir: str) -> dict[
 # ------------------------------------------------------------------------- inspection
 def _difference(got: np.ndarray, expected: np.ndarray) -> float:
     """Largest absolute difference; for strings 0 when all are equal, else infinity."""
-    got, expected = _storable(got), _storable(expected)
+    got, expected = serving_check.storable(got), serving_check.storable(expected)
     if got.dtype.kind == "S" or expected.dtype.kind == "S":
         return 0.0 if np.array_equal(got, expected) else float("inf")
     if got.shape != expected.shape:
@@ -239,45 +240,16 @@ def describe_signatures(saved_model_dir: str) -> str:
     return "\n".join(lines)
 
 
-def _storable(array: np.ndarray) -> np.ndarray:
-    """Strings (``str`` or ``bytes``) as UTF-8 fixed-width bytes: ``.npz`` needs no pickling."""
-    array = np.asarray(array)
-    if array.dtype.kind not in "OU":
-        return array
-    encoded = [x.encode() if isinstance(x, str) else bytes(x) for x in array.ravel()]
-    return np.array(encoded, dtype=bytes).reshape(array.shape)
-
-
 def run_in_fresh_process(saved_model_dir: str, inputs: dict[str, dict[str, np.ndarray]],
                          timeout: float = 600) -> dict[str, dict[str, np.ndarray]]:
-    """Run signatures on inputs in a new Python process (``tf.saved_model.load``)."""
+    """Run signatures on inputs in a new Python process that imports only TensorFlow.
+
+    The process (``serving_check.py``, run by path) loads ``saved_model_dir`` with
+    ``tf.saved_model.load``; it does not import keras-selfevo, as a server would not.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         source, result = os.path.join(tmp, "inputs.npz"), os.path.join(tmp, "outputs.npz")
-        np.savez(source, **{f"{sig}/{key}": _storable(value) for sig, arrays in inputs.items()
-                            for key, value in arrays.items()})
-        run_module("keras_selfevo.export.saved_model", [saved_model_dir, source, result],
+        serving_check.write_signature_arrays(source, inputs)
+        run_script(serving_check.__file__, [saved_model_dir, source, result],
                    f"Reloading {saved_model_dir}", timeout)
-        outputs: dict[str, dict[str, np.ndarray]] = {}
-        with np.load(result) as data:
-            for key in data.files:
-                signature, name = key.split("/", 1)
-                outputs.setdefault(signature, {})[name] = data[key]
-        return outputs
-
-
-def _fresh_process_main(saved_model_dir: str, source: str, result: str) -> None:
-    loaded = tf.saved_model.load(saved_model_dir)
-    inputs: dict[str, dict[str, np.ndarray]] = {}
-    with np.load(source) as data:
-        for key in data.files:
-            signature, name = key.split("/", 1)
-            inputs.setdefault(signature, {})[name] = data[key]
-    outputs = {}
-    for signature, arrays in inputs.items():
-        values = loaded.signatures[signature](**{k: tf.constant(v) for k, v in arrays.items()})
-        outputs.update({f"{signature}/{k}": _storable(v.numpy()) for k, v in values.items()})
-    np.savez(result, **outputs)
-
-
-if __name__ == "__main__":
-    _fresh_process_main(*sys.argv[1:4])
+        return serving_check.read_signature_arrays(result)

@@ -10,7 +10,8 @@ from keras_selfevo import layers, testing
 def test_layer_helper_checks():
     x = np.random.default_rng(0).uniform(size=(2, 12, 12, 3)).astype(np.float32)
     testing.run_layer_test(layers.ConvBlock, {"filters": 4}, x,
-                           expected_output_shape=(2, 6, 6, 4), expected_num_trainable_weights=3)
+                           expected_output_shape=(2, 6, 6, 4), expected_num_trainable_weights=3,
+                           fresh_process=False)  # fresh: test_fresh_reload.py
     testing.run_layer_test(layers.ConvBlock, {"filters": 4, "pool": False, "normalization": None},
                            x, expected_output_shape=(2, 12, 12, 4),
                            expected_num_trainable_weights=2, fresh_process=False)

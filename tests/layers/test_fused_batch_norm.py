@@ -17,7 +17,8 @@ def _pair(**kwargs):
 def test_layer_helper_checks():
     x = np.random.default_rng(0).normal(size=(2, 5, 5, 3)).astype(np.float32)
     testing.run_layer_test(layers.FusedBatchNormalization, {"momentum": 0.5}, x,
-                           expected_output_shape=(2, 5, 5, 3), expected_num_trainable_weights=2)
+                           expected_output_shape=(2, 5, 5, 3), expected_num_trainable_weights=2,
+                           fresh_process=False)  # fresh: test_fresh_reload.py
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"center": False}, {"scale": False}])

@@ -10,7 +10,7 @@ def test_layer_helper_checks():
     testing.run_layer_test(
         layers.RandomMasking, {"rate": 0.3, "mask_value": 0.5, "seed": 7}, data,
         expected_output_shape=((3, 28, 28, 1), (3, 28, 28, 1)),
-        expected_num_trainable_weights=0,
+        expected_num_trainable_weights=0, fresh_process=False,  # fresh: test_fresh_reload.py
     )
 
 
