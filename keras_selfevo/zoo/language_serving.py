@@ -29,6 +29,11 @@ SETTINGS = (tf.TensorSpec([None], tf.int32, name="seed"),
             tf.TensorSpec([None], tf.float32, name="top_p"))
 
 
+# The example prompts of both sampling signatures are this many tokens long (for text, <bos>
+# and 4 characters), so the export's check traces one reference sampling loop for the two.
+EXAMPLE_PROMPT_TOKENS = 5
+
+
 def _example_settings(max_length: int):
     """Example values of the sampling inputs, for an export's check."""
 
@@ -80,9 +85,16 @@ def language_signatures(model: Any, max_length: int) -> dict[str, ServingSignatu
         return {"tokens": model.generate_ids(inputs["prompt"], settings.pop("length"),
                                              jit_compile=False, **settings).numpy()}
 
+    settings = _example_settings(max_length)
+
+    def examples(rng: np.random.Generator, batch: int) -> dict[str, np.ndarray]:
+        low = len(text.SPECIAL_TOKENS) if model.vocab_size > len(text.SPECIAL_TOKENS) else 0
+        prompt = rng.integers(low, model.vocab_size, size=[batch, EXAMPLE_PROMPT_TOKENS])
+        return {"prompt": prompt.astype(np.int32), **settings(rng, batch)}
+
     signatures["generate"] = ServingSignature(
         generate, [tf.TensorSpec([None, None], tf.int32, name="prompt"), *SETTINGS], reference,
-        examples=_example_settings(max_length))
+        examples=examples)
     if model.vocabulary is not None:
         signatures["generate_text"] = _text_signature(model, generate, max_length)
     return signatures
@@ -119,7 +131,8 @@ def _text_signature(model: Any, generate, max_length: int) -> ServingSignature:
     examples = _example_settings(max_length)
 
     def text_examples(rng: np.random.Generator, batch: int) -> dict[str, np.ndarray]:
-        prompt = "".join(rng.choice(characters, 4))  # one length for the whole batch
+        # One length for the whole batch; with <bos>, EXAMPLE_PROMPT_TOKENS tokens.
+        prompt = "".join(rng.choice(characters, EXAMPLE_PROMPT_TOKENS - 1))
         return {"prompt": np.array([prompt] * batch, dtype=object), **examples(rng, batch)}
 
     return ServingSignature(generate_text, [tf.TensorSpec([None], tf.string, name="prompt"),

@@ -25,10 +25,12 @@ def test_two_replicas_equal_one_device_after_one_meta_step(one_and_two_replicas,
     np.testing.assert_allclose(single_loss, mirrored_loss, rtol=1e-5)
 
 
-def test_shared_helper_reloads_a_learner_in_a_fresh_process():
+def test_shared_helper_reloads_a_learner():
+    # In a fresh process: test_meta_learner.py's
+    # test_fresh_process_load_continues_fit_like_the_original.
     learner = kse.MetaLearner(tiny_mlp(), "metasgd", inner_lr=0.02)
     x = np.linspace(-1, 1, 8, dtype="float32")[:, None]
-    loaded = kse.testing.run_model_saving_test(learner, x, (None, 1))
+    loaded = kse.testing.run_model_saving_test(learner, x, (None, 1), fresh_process=False)
     for a, b in zip(learner.inner_lrs, loaded.inner_lrs):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
