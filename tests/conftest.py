@@ -31,6 +31,24 @@ from keras_selfevo.zoo.language_model import LanguageModel  # noqa: E402
 # demo) samples with the shipped default.
 LanguageModel.sampling_jit_compile = False
 
+# tf.data's autotuning gives every iterator a model thread, and destroying the iterator waits
+# for that thread. The package's own pipelines switch it off (kse.data.pipeline.untuned); the
+# others (Keras's adapters for arrays, TFDS readers, the tests' own) keep it, and their
+# iterators often die in reference cycles, inside a garbage collection in a later test: there
+# the wait stalled a worker for 13.5 and 31.6 s (native stacks: RootDataset::Iterator's
+# destructor in ~LogicalThreadWrapper, under EagerTensor_dealloc). The suite's processes
+# iterate every dataset untuned (same elements, same order; only tf.data's thread tuning off).
+_apply_debug_options = tf.data.Dataset._apply_debug_options
+
+
+def _untuned_iteration(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return _apply_debug_options(dataset).with_options(options)
+
+
+tf.data.Dataset._apply_debug_options = _untuned_iteration
+
 _cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(
     _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
