@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import tensorflow as tf
 
 
@@ -19,3 +22,14 @@ def untuned(dataset: tf.data.Dataset) -> tf.data.Dataset:
     options = tf.data.Options()
     options.autotune.enabled = False
     return dataset.with_options(options)
+
+
+def numpy_elements(dataset: tf.data.Dataset) -> Iterator[Any]:
+    """The elements of ``dataset`` as NumPy values, read by an untuned iterator.
+
+    For reading a dataset into memory once: without autotuning its iterator has no model
+    thread, so dropping it (at the end of the pass, or later in a garbage collection) does
+    not wait for one.
+    """
+    return untuned(dataset).as_numpy_iterator()
+

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from keras_selfevo.data.pipeline import untuned
+from keras_selfevo.data.pipeline import numpy_elements, untuned
 
 PAD, BOS, EOS = 0, 1, 2
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>")
@@ -101,7 +101,7 @@ def decode(ids: np.ndarray, vocabulary: str) -> list[str]:
 def _texts(source: Sequence[str] | tf.data.Dataset) -> list[str]:
     if isinstance(source, tf.data.Dataset):
         texts = []
-        for element in source.as_numpy_iterator():
+        for element in numpy_elements(source):
             value = element["text"] if isinstance(element, dict) else element
             texts.append(value.decode() if isinstance(value, bytes) else str(value))
         return texts

@@ -18,7 +18,7 @@ from keras_selfevo.data import shakespeare, text
 from keras_selfevo.data.image_folder import read_image_folder
 from keras_selfevo.data.loading import load
 from keras_selfevo.data.own_data import OwnData
-from keras_selfevo.data.pipeline import untuned
+from keras_selfevo.data.pipeline import numpy_elements, untuned
 from keras_selfevo.data.table import read_table
 from keras_selfevo.data.text_builder import vocabulary_of
 from keras_selfevo.data.text_files import read_labelled_texts, read_text
@@ -79,7 +79,7 @@ def read_split(config: dict[str, Any], split: str, limit: int | None) -> dict[st
         dataset = load(config["dataset"], split=split, data_dir=config["data_dir"])
         if limit:
             dataset = dataset.take(limit)
-        lines = [t.decode() for t in dataset.map(lambda e: e["text"]).as_numpy_iterator()]
+        lines = [t.decode() for t in numpy_elements(dataset.map(lambda e: e["text"]))]
         length = config["sequence_length"]
         ids = text.encode(lines, vocabulary_of(config["dataset"]),
                           None if length is None else length + 1)
@@ -266,7 +266,7 @@ def corpus_ids(config: dict[str, Any], split: str) -> np.ndarray:
     """A corpus split as one stream of token ids: its parts in sorted name order."""
     examples = load(config["dataset"], split=split, data_dir=config["data_dir"])
     parts = sorted((f"{e['genre'].decode()}/{e['slug'].decode()}", e["text"].decode())
-                   for e in examples.as_numpy_iterator())
+                   for e in numpy_elements(examples))
     return text.encode_stream("".join(t for _, t in parts), shakespeare.vocabulary())
 
 
@@ -292,7 +292,7 @@ def read_corpus(config: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | None, 
 def texts(dataset: str, split: str, data_dir: str | None) -> list[str]:
     """The ``text`` feature of every example of a text dataset's split."""
     examples = load(dataset, split=split, data_dir=data_dir)
-    return [t.decode() for t in examples.map(lambda e: e["text"]).as_numpy_iterator()]
+    return [t.decode() for t in numpy_elements(examples.map(lambda e: e["text"]))]
 
 
 def folder_classes(config: dict[str, Any], split: str) -> tf.data.Dataset:

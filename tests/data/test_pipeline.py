@@ -44,3 +44,15 @@ def test_untuned_keeps_the_elements():
     assert tf.data.Dataset.range(10).options().autotune.enabled is None
     np.testing.assert_array_equal(list(pipeline.untuned(dataset).as_numpy_iterator()),
                                   list(dataset.as_numpy_iterator()))
+
+
+def test_numpy_elements_reads_every_element_with_an_untuned_iterator(monkeypatch):
+    # Without the suite's own untuned iteration (tests/conftest.py): the package's alone.
+    monkeypatch.setattr(tf.data.Dataset, "_apply_debug_options", lambda self: self)
+    dataset = tf.data.Dataset.range(10).map(lambda i: i * i, num_parallel_calls=tf.data.AUTOTUNE,
+                                            deterministic=True).prefetch(tf.data.AUTOTUNE)
+    elements = pipeline.numpy_elements(dataset)
+    assert elements._iterator._dataset.options().autotune.enabled is False
+    assert [int(x) for x in elements] == [i * i for i in range(10)]
+    # Plain iteration keeps tf.data's default (autotuning on).
+    assert iter(dataset)._dataset.options().autotune.enabled is not False
