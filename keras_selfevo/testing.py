@@ -164,6 +164,47 @@ def _fresh_process_main(argv: list[str]) -> None:
             json.dump({"class": f"{cls.__module__}.{cls.__qualname__}"}, handle)
 
 
+def _assert_fresh_reload(model: keras.Model, expected: Structure, class_name: str,
+                         outputs: list[np.ndarray], atol: float) -> None:
+    """The fresh process loaded ``model``'s class and gave its ``expected`` outputs."""
+    want = f"{type(model).__module__}.{type(model).__qualname__}"
+    if class_name != want:
+        raise AssertionError(f"Fresh process loaded a {class_name}, expected {want}.")
+    _assert_outputs_equal(expected, outputs, atol, f"Fresh-process reload of {model.name}")
+
+
+def run_fresh_reload_test(
+    models: Sequence[tuple[keras.Model, Structure]],
+    *,
+    atol: float = 0.0,
+    modules: Iterable[str] | None = None,
+) -> None:
+    """Save built models and reload them all in one new process: same class, same outputs.
+
+    The fresh-process part of :func:`run_model_saving_test` for many models at the cost of
+    one TensorFlow import (run that test with ``fresh_process=False`` beside it).
+
+    Args:
+        models: ``(model, inputs)`` pairs; each model has been called (built).
+        atol: Allowed absolute difference of the outputs (0: identical).
+        modules: Modules defining the models' custom classes; found from the classes by
+            default.
+    """
+    models = list(models)
+    if modules is None:
+        modules = sorted({name for model, _ in models for name in _class_modules(model)})
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        saved, expected = [], []
+        for index, (model, inputs) in enumerate(models):
+            expected.append(model(inputs, training=False))
+            path = os.path.join(tmp_dir, f"model_{index}.keras")
+            model.save(path)
+            saved.append((path, inputs))
+        reloaded = reload_many_in_fresh_process(saved, modules)
+    for (model, _), want, (class_name, outputs) in zip(models, expected, reloaded):
+        _assert_fresh_reload(model, want, class_name, outputs, atol)
+
+
 def run_model_saving_test(
     model: keras.Model,
     input_data: Structure,
@@ -220,10 +261,7 @@ def run_model_saving_test(
             class_name, outputs = reload_in_fresh_process(
                 path, input_data, _class_modules(model) if modules is None else modules
             )
-            want = f"{type(model).__module__}.{type(model).__qualname__}"
-            if class_name != want:
-                raise AssertionError(f"Fresh process loaded a {class_name}, expected {want}.")
-            _assert_outputs_equal(expected, outputs, atol, "Fresh-process reload")
+            _assert_fresh_reload(model, expected, class_name, outputs, atol)
     finally:
         if own_tmp:
             shutil.rmtree(tmp_dir, ignore_errors=True)

@@ -109,3 +109,13 @@ def test_model_saving_test_catches_outputs_that_change_on_reload():
     layer.scale.assign([5.0, 6.0, 7.0])
     with pytest.raises(AssertionError, match="Reload"):
         testing.run_model_saving_test(model, _inputs(), fresh_process=False)
+
+
+def test_fresh_reload_test_names_the_model_whose_outputs_change():
+    good = keras.Sequential([keras.Input((3,)), Scale(1.5)], name="good")
+    layer = NotRebuiltOnLoad(1.0)
+    bad = keras.Sequential([keras.Input((3,)), layer], name="forgets_its_weights")
+    layer.scale.assign([5.0, 6.0, 7.0])
+    with pytest.raises(AssertionError, match="Fresh-process reload of forgets_its_weights"):
+        testing.run_fresh_reload_test([(good, _inputs()), (bad, _inputs())],
+                                      modules=[__name__])

@@ -32,4 +32,3 @@ def numpy_elements(dataset: tf.data.Dataset) -> Iterator[Any]:
     not wait for one.
     """
     return untuned(dataset).as_numpy_iterator()
-

@@ -1,9 +1,9 @@
 """Every layer of the package reloads from a `.keras` file in one fresh process.
 
 The per-layer tests run ``testing.run_layer_test`` in this process only; this test saves a
-model around each layer and reloads them all in one new process (one TensorFlow import),
-where only the package's registrations can rebuild them: outputs must be identical (the
-weights are moved away from their initial values first).
+model around each layer and reloads them all in one new process (one TensorFlow import,
+``testing.run_fresh_reload_test``), where only the package's registrations can rebuild them:
+outputs must be identical (the weights are moved away from their initial values first).
 """
 
 import keras
@@ -28,21 +28,13 @@ CASES = {
 }
 
 
-def test_every_layer_reloads_in_one_fresh_process(tmp_path):
-    models, expected = [], {}
+def test_every_layer_reloads_in_one_fresh_process():
+    models = []
     for name, (layer_cls, kwargs, x) in CASES.items():
         inputs = keras.Input(shape=x.shape[1:], dtype=x.dtype)
-        layer = layer_cls(**kwargs)
-        model = keras.Model(inputs, layer(inputs))
+        model = keras.Model(inputs, layer_cls(**kwargs)(inputs), name=name)
         for weight in model.weights:  # away from the initial values, which a bad load also gives
             weight.assign(np.abs(keras.ops.convert_to_numpy(weight))
                           + RNG.uniform(0.1, 0.5, weight.shape).astype(weight.dtype))
-        expected[name] = keras.tree.flatten(model(x, training=False))
-        path = str(tmp_path / f"{name}.keras")
-        model.save(path)
-        models.append((path, x))
-    reloaded = testing.reload_many_in_fresh_process(models)
-    for name, (_, outputs) in zip(CASES, reloaded):
-        assert len(outputs) == len(expected[name]), name
-        for got, want in zip(outputs, expected[name]):
-            np.testing.assert_array_equal(got, keras.ops.convert_to_numpy(want), err_msg=name)
+        models.append((model, x))
+    testing.run_fresh_reload_test(models)

@@ -44,24 +44,11 @@ def test_every_model_passes_the_saving_helper(name):
                                   fresh_process=False, run_jit_compile=name != "tabular")
 
 
-def test_every_model_reloads_in_one_fresh_process(tmp_path):
+def test_every_model_reloads_in_one_fresh_process():
     # gpt's fresh-process reload is tests/zoo/test_gpt.py's (with dropout, to 1e-6).
-    names = [name for name in sorted(CASES) if name != "gpt"]
-    models, expected = [], {}
-    for name in names:
-        kwargs, inputs, _ = CASES[name]
-        model = kse.zoo.build(name, seed=0, **kwargs)
-        expected[name] = (type(model), keras.tree.flatten(model(inputs, training=False)))
-        path = str(tmp_path / f"{name}.keras")
-        model.save(path)
-        models.append((path, inputs))
-    reloaded = testing.reload_many_in_fresh_process(models)
-    for name, (class_name, outputs) in zip(names, reloaded):
-        cls, want = expected[name]
-        assert class_name == f"{cls.__module__}.{cls.__qualname__}", name
-        assert len(outputs) == len(want), name
-        for got, value in zip(outputs, want):
-            np.testing.assert_array_equal(got, keras.ops.convert_to_numpy(value), err_msg=name)
+    testing.run_fresh_reload_test(
+        [(kse.zoo.build(name, seed=0, **CASES[name][0]), CASES[name][1])
+         for name in sorted(CASES) if name != "gpt"])
 
 
 def test_conv4_strided_form_matches_maml_omniglot():
