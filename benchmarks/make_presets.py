@@ -58,7 +58,7 @@ def command_of(recipe: str, command: str, config: dict) -> str:
     reference = _recipe_config(recipe, command)
     parts = [f"keras-selfevo {command} {recipe}"]
     for key, value in config.items():
-        if key in ("data_dir",) or reference.get(key) == value:
+        if key in ("data_dir", "description") or reference.get(key) == value:
             continue
         if key == "pretrained":
             value = _as_preset(value)

@@ -15,8 +15,11 @@ the line score 0.
 
 from __future__ import annotations
 
+import collections
 import functools
 import re
+
+import numpy as np
 
 SYLLABLES = 10
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")
@@ -41,6 +44,25 @@ def word_stresses(word: str) -> tuple[str, ...]:
 def words_of(line: str) -> list[str]:
     """The words of ``line`` (letters with inner apostrophes: *summer's*, *o'er*)."""
     return _WORD.findall(line)
+
+
+def word_ngrams(line: str, n: int = 4) -> list[tuple[str, ...]]:
+    """The word ``n``-grams of ``line``, in order (none when it has fewer than ``n`` words)."""
+    words = words_of(line)
+    return [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+
+
+def repeated_shares(lines: list[str], n: int = 4) -> np.ndarray:
+    """For each line, the share of its word ``n``-grams that occur more than once in ``lines``.
+
+    An ``n``-gram counts as repeated when it occurs again anywhere among the lines (another
+    line, or twice in this one); a line without ``n``-grams has share 0. A set of lines whose
+    shares are all 0 has distinct ``n``-grams only.
+    """
+    grams = [word_ngrams(line, n) for line in lines]
+    counts = collections.Counter(gram for line_grams in grams for gram in line_grams)
+    return np.asarray([sum(counts[gram] > 1 for gram in line_grams) / len(line_grams)
+                       if line_grams else 0.0 for line_grams in grams], np.float32)
 
 
 def _mismatches(pattern: str, start: int) -> int:

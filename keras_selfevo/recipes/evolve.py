@@ -69,7 +69,7 @@ def _meter(config: dict[str, Any]) -> Environment:
                             data.corpus_ids(config, "validation"), shakespeare.vocabulary(),
                             prompt_length=config["prompt_length"], length=config["length"],
                             corpus_fraction=config["corpus_fraction"],
-                            pretrain_steps=config["pretrain_steps"])
+                            pretrain_steps=config["pretrain_steps"], novelty=config["novelty"])
 
 
 # Environment name → its constructor from a recipe.
@@ -136,6 +136,8 @@ FIELDS: dict[str, Field] = {
                               "are scored each generation)", schema.non_negative_int),
     "corpus_fraction": Field(0.0, schema.NUMBER, "a number in [0, 1]", schema.unit_interval),
     "prompted": Field(False, (bool,), "true or false"),
+    "novelty": Field(0.0, schema.NUMBER, "a number in [0, 1] (the meter environment's "
+                     "discount of lines whose word 4-grams repeat)", schema.unit_interval),
     "baseline": Field(True, (bool,), "true or false"),
     **schema.LOSSES,
     "jit_compile": Field(False, (bool,), "true or false (compile the train steps with XLA)"),
@@ -179,6 +181,8 @@ FIELDS = schema.explained(FIELDS, {
     "corpus_fraction": "share of the rows that are corpus text (self-loss)",
     "prompted": "arithmetic: complete the prompts a+b= of training lines (a GRPO group is "
                 "several completions of one prompt) instead of writing whole lines",
+    "novelty": "meter: weight of the discount of a line's reward by the share of its word "
+               "4-grams repeated among the generation's lines",
     "baseline": "also run the supervised twin of the bandit, to compare",
     "jit_compile": "compile the train steps with XLA",
 })
@@ -204,6 +208,9 @@ def load_evolve_recipe(recipe_dir: str,
                                 f"of {presets.names()}, a .keras file, or a preset folder).")
     if config["rewarded_fraction"] != 1.0 and config["environment"] != "bandit":
         raise ValueError(f"`rewarded_fraction` applies to the bandit environment, not "
+                         f"{config['environment']!r}.")
+    if config["novelty"] and config["environment"] != "meter":
+        raise ValueError(f"`novelty` applies to the meter environment, not "
                          f"{config['environment']!r}.")
     if config["unrewarded_fraction"] > 0:
         if config["environment"] != "bandit" or config["rewarded_fraction"] == 1.0:

@@ -113,6 +113,62 @@ def test_environment_rows_lines_and_rewards(environment):
     assert environment.describe(np.repeat(actions, 2, axis=0)) == {"distinct_4grams": 0.5}
 
 
+def _repeated_shares_by_hand(lines):
+    """Each line's share of 4-grams found again among the lines, counted one by one."""
+    grams = [[tuple(w[i:i + 4]) for i in range(len(w) - 3)]
+             for w in (meter.words_of(line) for line in lines)]
+    shares = []
+    for index, own in enumerate(grams):
+        repeated = 0
+        for gram in own:
+            elsewhere = any(gram in other for j, other in enumerate(grams) if j != index)
+            twice = own.count(gram) > 1
+            repeated += elsewhere or twice
+        shares.append(repeated / len(own) if own else 0.0)
+    return shares
+
+
+def test_repeated_shares_match_a_count_by_hand():
+    lines = ["shall i compare thee to a summers day", "shall i compare thee to the sea",
+             "rough winds do shake", "so foul and fair so foul and fair a day", "", "o no"]
+    np.testing.assert_allclose(meter.repeated_shares(lines), _repeated_shares_by_hand(lines))
+    assert meter.repeated_shares(lines)[1] == pytest.approx(2 / 4)
+    assert meter.repeated_shares(lines)[2] == 0.0  # its one 4-gram occurs once
+
+
+@pytest.mark.parametrize("novelty", [0.5, 1.0])
+def test_novelty_discounts_repeated_lines(environment, novelty):
+    observations = environment.observe(3, seed=0)
+    written = ["so foul and fair a day  \n", "so foul and fair a day  \n",
+               "rough winds do shake the buds  \n"]
+    actions = np.stack([
+        np.concatenate([observations.inputs[i], text.encode_stream(
+            w.ljust(24, " ")[:24], environment.vocabulary)]) for i, w in enumerate(written)])
+    plain = environment.reward(observations, actions)
+    discounted = MeterEnvironment(
+        environment.train_ids, environment.full_validation_ids, environment.vocabulary,
+        prompt_length=8, length=24, novelty=novelty).reward(observations, actions)
+    shares = np.array(_repeated_shares_by_hand(environment.lines(actions)))
+    np.testing.assert_allclose(discounted, plain * (1 - novelty * shares), rtol=1e-6)
+    assert plain[0] > 0 and discounted[0] < plain[0] and discounted[2] == plain[2]
+
+
+def test_novelty_logs_perfect_lines_however_worded(environment):
+    novel = MeterEnvironment(environment.train_ids, environment.full_validation_ids,
+                             environment.vocabulary, prompt_length=8, length=48, novelty=1.0)
+    observations = novel.observe(3, seed=0)
+    written = ["so foul and fair a day i have not seen  \n"] * 2 + ["rough winds  \n"]
+    actions = np.stack([np.concatenate([observations.inputs[i], text.encode_stream(
+        w.ljust(48, " "), novel.vocabulary)]) for i, w in enumerate(written)])
+    lines = novel.lines(actions)
+    perfect = [meter.meter_reward(line) == 1.0 for line in lines]
+    assert perfect == [True, True, False]
+    # The repeated perfect lines are paid nothing, and logged as perfect all the same.
+    np.testing.assert_array_equal(novel.reward(observations, actions)[:2], [0.0, 0.0])
+    assert novel.describe(actions)["perfect_lines"] == pytest.approx(2 / 3)
+    assert "perfect_lines" not in environment.describe(actions)
+
+
 def test_environment_runs_a_generation_with_a_gpt(environment):
     model = kse.zoo.build("gpt", vocabulary=environment.vocabulary, num_layers=1, num_heads=2,
                           width=16, block_size=32, seed=0)
@@ -130,3 +186,6 @@ def test_bad_arguments(environment):
         MeterEnvironment(prose, prose, vocabulary)
     with pytest.raises(ValueError, match="`corpus_fraction`"):
         MeterEnvironment(prose, prose, vocabulary, corpus_fraction=1.0)
+    verse = environment.train_ids
+    with pytest.raises(ValueError, match="`novelty`"):
+        MeterEnvironment(verse, verse, vocabulary, novelty=1.5)

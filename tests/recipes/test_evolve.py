@@ -56,6 +56,8 @@ def test_bad_recipes_exit_2(tmp_path, capsys, write_recipe):
                                "number in (0, 1]"),
                               ({"rewarded_fraction": 0.5, "environment": "generation"},
                                "`rewarded_fraction` applies to the bandit"),
+                              ({"novelty": 0.5}, "`novelty` applies to the meter environment"),
+                              ({"novelty": 2}, "`novelty` must be a number in [0, 1]"),
                               ({"alpha_end": 0.2, "keep": "best_per_observation"},
                                "`alpha_end` needs keep='all'"),
                               ({"unrewarded_fraction": 1.0, "rewarded_fraction": 0.5},

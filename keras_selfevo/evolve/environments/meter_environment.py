@@ -39,6 +39,14 @@ class MeterEnvironment(TextEnvironmentBase):
     distinct word 4-grams among the generation's lines; the loop adds the mean reward and
     ``valid_rate``, the share of perfect lines.
 
+    With ``novelty`` > 0 the reward also asks for new wording: a line's meter reward is
+    multiplied by ``1 - novelty * share`` where ``share`` is the part of its word 4-grams
+    that occur more than once among the generation's lines
+    (:func:`~keras_selfevo.evolve.meter.repeated_shares`). A loop that learns a few stock
+    lines then stops being paid for them, which keeps the writing varied. The loop's
+    ``valid_rate`` then counts the lines that are perfect and worded anew; each generation
+    also logs ``perfect_lines``, the share of perfect lines however worded.
+
     Args:
         train_ids: Token ids of the training text (the prompts and the corpus rows).
         validation_ids: Token ids of the validation text.
@@ -50,18 +58,20 @@ class MeterEnvironment(TextEnvironmentBase):
             (the final report scores all of it).
         eval_window: Window of the nats/char scoring (and of pretraining).
         pretrain_steps: Steps per epoch of a recipe's next-token pretraining.
+        novelty: Weight in [0, 1] of the repeated-wording discount of the reward.
     """
 
     def __init__(self, train_ids: np.ndarray, validation_ids: np.ndarray, vocabulary: str, *,
                  prompt_length: int = 16, length: int = 48, corpus_fraction: float = 0.0,
                  validation_chars: int = 50_000, eval_window: int = 64,
-                 pretrain_steps: int = 500):
+                 pretrain_steps: int = 500, novelty: float = 0.0):
         _checks.positive_int(prompt_length, "prompt_length")
         _checks.positive_int(length, "length")
         _checks.number(corpus_fraction, "corpus_fraction", 0.0, 1.0, high_open=True)
         _checks.positive_int(validation_chars, "validation_chars")
         _checks.positive_int(eval_window, "eval_window")
         _checks.positive_int(pretrain_steps, "pretrain_steps")
+        self.novelty = _checks.number(novelty, "novelty", 0.0, 1.0)
         self.train_ids = np.asarray(train_ids, np.int32)
         self.full_validation_ids = np.asarray(validation_ids, np.int32)
         self.validation_ids = self.full_validation_ids[:validation_chars + 1]
@@ -104,8 +114,11 @@ class MeterEnvironment(TextEnvironmentBase):
         return lines
 
     def reward(self, observations: Observations, actions: np.ndarray) -> np.ndarray:
-        return np.asarray([meter.meter_reward(line) for line in self.lines(actions)],
-                          np.float32)
+        lines = self.lines(actions)
+        rewards = np.asarray([meter.meter_reward(line) for line in lines], np.float32)
+        if self.novelty:
+            rewards *= 1.0 - self.novelty * meter.repeated_shares(lines)
+        return rewards
 
     def targets(self, observations: Observations, model_inputs: np.ndarray,
                 actions: np.ndarray) -> dict[str, np.ndarray]:
@@ -132,10 +145,17 @@ class MeterEnvironment(TextEnvironmentBase):
                                                                 self.eval_window)}
 
     def describe(self, actions: np.ndarray) -> dict[str, float]:
-        """``distinct_4grams``: distinct word 4-grams ÷ all word 4-grams of the lines."""
-        grams = [tuple(words[i:i + 4]) for words in map(meter.words_of, self.lines(actions))
-                 for i in range(len(words) - 3)]
-        return {"distinct_4grams": len(set(grams)) / max(len(grams), 1)}
+        """``distinct_4grams``: distinct word 4-grams ÷ all word 4-grams of the lines.
+
+        With ``novelty``, also ``perfect_lines``: the share of lines that scan perfectly.
+        """
+        lines = self.lines(actions)
+        grams = [gram for line in lines for gram in meter.word_ngrams(line)]
+        described = {"distinct_4grams": len(set(grams)) / max(len(grams), 1)}
+        if self.novelty:
+            described["perfect_lines"] = float(np.mean([meter.is_pentameter(line)
+                                                        for line in lines]))
+        return described
 
     def added_rows(self, count: int) -> int:
         """Training-text windows added to ``count`` rows."""
