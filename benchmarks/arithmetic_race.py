@@ -22,6 +22,11 @@ counts of completions drawn and each side's completions per second of its loop.
 
     python benchmarks/arithmetic_race.py [--quick] [--completions 100000] [--target 0.8]
         [--lr 1e-4] [--prompts 256] [--normalize sequence] [--parts trl,ours]
+        [--set KEY=JSON ...]
+
+``--set`` changes a key of our side's recipe (e.g. ``--set temperature=1.0``, or
+``--set model=gpt --set 'model_args={"num_layers": 2, ...}'``), as ``keras-selfevo evolve``
+does; values are JSON (a bare word is a string).
 """
 
 import json
@@ -69,7 +74,7 @@ def run_trl(train: str, test: str, completions: int, out: str) -> list[dict]:
 
 
 def run_ours(completions: int, target: float, rate: float, prompts: int,
-             normalize: str) -> dict:
+             normalize: str, settings: dict | None = None) -> dict:
     import keras
 
     from keras_selfevo.evolve import SelfEvolution
@@ -80,7 +85,7 @@ def run_ours(completions: int, target: float, rate: float, prompts: int,
         "alpha": 0.0, "corpus_fraction": 0.0, "keep": "all", "evolve_learning_rate": rate,
         "samples_per_generation": prompts, "samples_per_observation": GROUP,
         "epochs_per_generation": 1, "held_out_prompts": HELD_OUT,
-        "reinforce_normalize": normalize})
+        "reinforce_normalize": normalize, **(settings or {})})
     keras.utils.set_random_seed(config["seed"])
     environment = evolve.ENVIRONMENTS["generation"](config)
     model = evolve.compiled_model(config, environment, 1.0)
@@ -126,14 +131,18 @@ def main() -> None:
         "--parts": "trl,ours (default: both)",
         "--prompts": "our prompts per generation (default: 256, x 8 completions)",
         "--normalize": "our log-likelihood's normalisation: sequence (default) or token",
-        "--case": "internal: run our side in this process"})
+        "--case": "internal: run our side in this process"},
+        repeated={"--set": "KEY=JSON: a recipe key of our side"})
     completions = int(args.completions or (4096 if args.quick else 100_000))
     target = float(args.target or 0.8)
     rate = float(args.lr or 1e-4)
     prompts = int(args.prompts or PROMPTS_PER_GENERATION)
     normalize = args.normalize or "sequence"
     if args.case:
-        print(json.dumps(run_ours(completions, target, rate, prompts, normalize)))
+        from keras_selfevo.cli import _key_value  # the CLI's reading of --set KEY=VALUE
+
+        print(json.dumps(run_ours(completions, target, rate, prompts, normalize,
+                                  dict(map(_key_value, args.set)))))
         return
     parts = (args.parts or "trl,ours").split(",")
     folder = tempfile.mkdtemp(prefix="arithmetic-race-")
@@ -149,7 +158,8 @@ def main() -> None:
     if "ours" in parts:
         out = subprocess.run([sys.executable, __file__, "--case", "ours", "--completions",
                               str(completions), "--target", str(target), "--lr", str(rate),
-                              "--prompts", str(prompts), "--normalize", normalize],
+                              "--prompts", str(prompts), "--normalize", normalize,
+                              *[f"--set={pair}" for pair in args.set]],
                              check=True, capture_output=True, text=True)
         sys.stderr.write(out.stderr[-2000:])
         results["keras-selfevo"] = json.loads(out.stdout.strip().splitlines()[-1])

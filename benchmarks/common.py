@@ -15,8 +15,13 @@ RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"
 
 
 def parse_args(description: str, flags: dict[str, str] | None = None,
-               options: dict[str, str] | None = None) -> argparse.Namespace:
-    """``--quick`` and ``--repeats``, a script's own on/off ``flags`` and text ``options``."""
+               options: dict[str, str] | None = None,
+               repeated: dict[str, str] | None = None) -> argparse.Namespace:
+    """``--quick``, ``--repeats``, and a script's ``flags``, ``options`` and ``repeated``.
+
+    ``flags`` are on/off, ``options`` take a text, ``repeated`` options collect every value
+    given into a list.
+    """
     parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smaller, faster run")
@@ -25,6 +30,8 @@ def parse_args(description: str, flags: dict[str, str] | None = None,
         parser.add_argument(flag, action="store_true", help=help_text)
     for option, help_text in (options or {}).items():
         parser.add_argument(option, help=help_text)
+    for option, help_text in (repeated or {}).items():
+        parser.add_argument(option, action="append", default=[], help=help_text)
     return parser.parse_args()
 
 
