@@ -43,7 +43,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "shakespeare_poet": {
         "recipe": "evolve_meter", "overrides": {},
         "description": "shakespeare_gpt evolved to write iambic pentameter: rewarded by a "
-                       "scansion checker (CMU Pronouncing Dictionary), anchored by a KL term",
+                       "scansion checker (CMU Pronouncing Dictionary) for lines worded anew, "
+                       "anchored by a KL term",
         "check": {"kind": "meter", "prompts": 128, "temperature": 0.6, "seed": 12345,
                   "tolerance": 0.03}},
     "arithmetic_gru": {
