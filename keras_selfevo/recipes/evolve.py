@@ -136,8 +136,7 @@ FIELDS: dict[str, Field] = {
                               "are scored each generation)", schema.non_negative_int),
     "corpus_fraction": Field(0.0, schema.NUMBER, "a number in [0, 1]", schema.unit_interval),
     "prompted": Field(False, (bool,), "true or false"),
-    "novelty": Field(0.0, schema.NUMBER, "a number in [0, 1] (the meter environment's "
-                     "discount of lines whose word 4-grams repeat)", schema.unit_interval),
+    "novelty": Field(0.0, schema.NUMBER, "a number in [0, 1]", schema.unit_interval),
     "baseline": Field(True, (bool,), "true or false"),
     **schema.LOSSES,
     "jit_compile": Field(False, (bool,), "true or false (compile the train steps with XLA)"),
