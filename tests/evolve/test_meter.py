@@ -136,30 +136,38 @@ def test_repeated_shares_match_a_count_by_hand():
     assert meter.repeated_shares(lines)[2] == 0.0  # its one 4-gram occurs once
 
 
+def _with_novelty(environment, novelty, length):
+    """The fixture's environment with ``novelty``, writing ``length`` characters."""
+    return MeterEnvironment(environment.train_ids, environment.full_validation_ids,
+                            environment.vocabulary, prompt_length=8, length=length,
+                            novelty=novelty)
+
+
+def _actions(environment, observations, written):
+    """Each prompt followed by its ``written`` text, padded with spaces to the length."""
+    return np.stack([np.concatenate([prompt, text.encode_stream(
+        line.ljust(environment.length, " ")[:environment.length], environment.vocabulary)])
+        for prompt, line in zip(observations.inputs, written)])
+
+
 @pytest.mark.parametrize("novelty", [0.5, 1.0])
 def test_novelty_discounts_repeated_lines(environment, novelty):
     observations = environment.observe(3, seed=0)
     written = ["so foul and fair a day  \n", "so foul and fair a day  \n",
                "rough winds do shake the buds  \n"]
-    actions = np.stack([
-        np.concatenate([observations.inputs[i], text.encode_stream(
-            w.ljust(24, " ")[:24], environment.vocabulary)]) for i, w in enumerate(written)])
+    actions = _actions(environment, observations, written)
     plain = environment.reward(observations, actions)
-    discounted = MeterEnvironment(
-        environment.train_ids, environment.full_validation_ids, environment.vocabulary,
-        prompt_length=8, length=24, novelty=novelty).reward(observations, actions)
+    discounted = _with_novelty(environment, novelty, 24).reward(observations, actions)
     shares = np.array(_repeated_shares_by_hand(environment.lines(actions)))
     np.testing.assert_allclose(discounted, plain * (1 - novelty * shares), rtol=1e-6)
     assert plain[0] > 0 and discounted[0] < plain[0] and discounted[2] == plain[2]
 
 
 def test_novelty_logs_perfect_lines_however_worded(environment):
-    novel = MeterEnvironment(environment.train_ids, environment.full_validation_ids,
-                             environment.vocabulary, prompt_length=8, length=48, novelty=1.0)
+    novel = _with_novelty(environment, 1.0, 48)
     observations = novel.observe(3, seed=0)
     written = ["so foul and fair a day i have not seen  \n"] * 2 + ["rough winds  \n"]
-    actions = np.stack([np.concatenate([observations.inputs[i], text.encode_stream(
-        w.ljust(48, " "), novel.vocabulary)]) for i, w in enumerate(written)])
+    actions = _actions(novel, observations, written)
     lines = novel.lines(actions)
     perfect = [meter.meter_reward(line) == 1.0 for line in lines]
     assert perfect == [True, True, False]
