@@ -13,7 +13,8 @@ training prompt `a+b=`, a batch of 64 completions per update, the held-out promp
        given this split with --train-lines / --test-lines.
   ours: the `evolve_arithmetic` recipe's model (char_rnn, GRU 256, its pretraining rate),
        `VerifiableGeneration(prompted=True)`, the log-likelihood reinforce loss with GRPO
-       weighting, alpha 0 (no self-loss), no corpus rows, every sample kept, one epoch per
+       weighting, scored at the sampling temperature as TRL's (`score_at_temperature`),
+       alpha 0 (no self-loss), no corpus rows, every sample kept, one epoch per
        generation of 256 prompts x 8 = 2,048 completions (32 updates of 64), Adam at
        TRL's 1e-4 (the recipe's 5e-4 collapses here, as TRL's degrades at 5e-4).
 
@@ -21,8 +22,11 @@ Each side runs in its own process, TRL first; the table gives the held-out rates
 counts of completions drawn and each side's completions per second of its loop.
 
     python benchmarks/arithmetic_race.py [--quick] [--completions 100000] [--target 0.8]
-        [--lr 1e-4] [--prompts 256] [--normalize sequence] [--parts trl,ours]
+        [--lr 1e-4] [--prompts 256] [--normalize sequence] [--parts trl,ours] [--seed 0]
         [--set KEY=JSON ...]
+
+``--seed`` seeds both sides (TRL's `--seed`; our recipe's `seed`: initial weights, data
+order, sampling).
 
 ``--set`` changes a key of our side's recipe (e.g. ``--set temperature=1.0``, or
 ``--set model=gpt --set 'model_args={"num_layers": 2, ...}'``), as ``keras-selfevo evolve``
@@ -61,20 +65,20 @@ def write_split(folder: str) -> tuple[str, str]:
     return paths[0], paths[1]
 
 
-def run_trl(train: str, test: str, completions: int, out: str) -> list[dict]:
+def run_trl(train: str, test: str, completions: int, out: str, seed: int) -> list[dict]:
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     command = [ANCHOR_PYTHON, ANCHOR, "--train-lines", train, "--test-lines", test,
                "--pretrain-steps", "9000", "--pretrain-eval-every", "100",
                "--grpo-completions", str(completions), "--eval-every-completions", "2048",
                "--num-generations", str(GROUP), "--batch-size", "64", "--lr", "1e-4",
-               "--beta", "0.0", "--max-wall-s", "900", "--out", out]
+               "--beta", "0.0", "--max-wall-s", "900", "--seed", str(seed), "--out", out]
     subprocess.run(command, check=True, env=env)
     with open(os.path.join(out, "results.json")) as handle:
         return json.load(handle)
 
 
 def run_ours(completions: int, target: float, rate: float, prompts: int,
-             normalize: str, settings: dict | None = None) -> dict:
+             normalize: str, seed: int, settings: dict | None = None) -> dict:
     import keras
 
     from keras_selfevo.evolve import SelfEvolution
@@ -85,7 +89,8 @@ def run_ours(completions: int, target: float, rate: float, prompts: int,
         "alpha": 0.0, "corpus_fraction": 0.0, "keep": "all", "evolve_learning_rate": rate,
         "samples_per_generation": prompts, "samples_per_observation": GROUP,
         "epochs_per_generation": 1, "held_out_prompts": HELD_OUT,
-        "reinforce_normalize": normalize, **(settings or {})})
+        "reinforce_normalize": normalize, "score_at_temperature": True, "seed": seed,
+        **(settings or {})})
     keras.utils.set_random_seed(config["seed"])
     environment = evolve.ENVIRONMENTS["generation"](config)
     model = evolve.compiled_model(config, environment, 1.0)
@@ -131,6 +136,7 @@ def main() -> None:
         "--parts": "trl,ours (default: both)",
         "--prompts": "our prompts per generation (default: 256, x 8 completions)",
         "--normalize": "our log-likelihood's normalisation: sequence (default) or token",
+        "--seed": "seeds both sides (default: 0)",
         "--case": "internal: run our side in this process"},
         repeated={"--set": "KEY=JSON: a recipe key of our side"})
     completions = int(args.completions or (4096 if args.quick else 100_000))
@@ -138,10 +144,11 @@ def main() -> None:
     rate = float(args.lr or 1e-4)
     prompts = int(args.prompts or PROMPTS_PER_GENERATION)
     normalize = args.normalize or "sequence"
+    seed = int(args.seed or 0)
     if args.case:
         from keras_selfevo.cli import _key_value  # the CLI's reading of --set KEY=VALUE
 
-        print(json.dumps(run_ours(completions, target, rate, prompts, normalize,
+        print(json.dumps(run_ours(completions, target, rate, prompts, normalize, seed,
                                   dict(map(_key_value, args.set)))))
         return
     parts = (args.parts or "trl,ours").split(",")
@@ -154,11 +161,12 @@ def main() -> None:
                        check=True)
         results["TRL GRPOTrainer"] = run_trl(os.path.join(folder, "train.txt"),
                                              os.path.join(folder, "test.txt"), completions,
-                                             os.path.join(folder, "trl"))
+                                             os.path.join(folder, "trl"), seed)
     if "ours" in parts:
         out = subprocess.run([sys.executable, __file__, "--case", "ours", "--completions",
                               str(completions), "--target", str(target), "--lr", str(rate),
                               "--prompts", str(prompts), "--normalize", normalize,
+                              "--seed", str(seed),
                               *[f"--set={pair}" for pair in args.set]],
                              check=True, capture_output=True, text=True)
         sys.stderr.write(out.stderr[-2000:])

@@ -158,7 +158,8 @@ class SelfEvolution:
         samples_per_observation: Actions sampled for each observation.
         epochs_per_generation: ``fit`` epochs on a generation's data.
         batch_size: ``fit`` batch size.
-        temperature: Sampling temperature (0: greedy).
+        temperature: Sampling temperature (0: greedy). A log-likelihood reinforce loss scores
+            the actions at 1 (the output as is) or, with its ``temperature``, at this one.
         epsilon: Probability of a uniformly random action (classification environments).
         keep: ``"all"``, ``"best_per_observation"``, ``"top_fraction"`` or ``"min_reward"``.
         top_fraction: The share kept with ``keep="top_fraction"``.
@@ -198,6 +199,11 @@ class SelfEvolution:
         _checks.number(top_fraction, "top_fraction", 0.0, 1.0, low_open=True)
         _checks.number(epsilon, "epsilon", 0.0, 1.0)
         _checks.number(temperature, "temperature", 0.0)
+        scored_at = getattr(model.reinforce_loss, "temperature", 1.0)
+        if scored_at != 1.0 and scored_at != temperature:
+            raise ValueError(f"The model's reinforce loss scores actions at temperature "
+                             f"{scored_at}, but the loop samples them at `temperature`="
+                             f"{temperature}: compile it with the sampling temperature (or 1).")
         _checks.number(min_reward, "min_reward")
         self.group_size = self._group_size(model, self.geometry)
         self.model, self.environment = model, environment

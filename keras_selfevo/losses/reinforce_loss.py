@@ -119,27 +119,40 @@ class LogLikelihoodReinforceLoss(ReinforceLoss):
     update more than once on one batch of samples (``SelfEvolution`` records them). At the
     sampling weights (``rho`` = 1) its gradient is the plain term's.
 
+    With ``temperature`` ``T``, ``pi`` is the policy sampled at that temperature,
+    ``softmax(z / T)`` for logits ``z`` (from probabilities ``p``: ``softmax(log p / T)``):
+    the policy gradient of actions drawn at ``T``, as TRL's GRPO computes it. At 1 (the
+    default) ``pi`` is the output itself.
+
     Args:
         from_logits: The ``"policy"`` output holds logits, not probabilities.
         normalize: ``"sequence"`` or ``"token"``.
         clip_epsilon: PPO's clip range (``None``: the plain policy gradient).
+        temperature: The temperature the actions were sampled at (> 0).
     """
 
     name = "log_likelihood"
 
     def __init__(self, from_logits: bool = False, normalize: str = "sequence",
-                 clip_epsilon: float | None = None):
+                 clip_epsilon: float | None = None, temperature: float = 1.0):
         self.from_logits = bool(from_logits)
         self.normalize = _checks.one_of(normalize, "normalize", NORMALIZATIONS)
         self.clip_epsilon = _checks.number(clip_epsilon, "clip_epsilon", 0.0, low_open=True,
                                            allow_none=True)
+        self.temperature = float(_checks.number(temperature, "temperature", 0.0,
+                                                low_open=True))
         self.target_keys = ("policy_mask",) + (("old_log_prob",) if clip_epsilon else ())
 
     def negative_log_likelihood(self, target: tf.Tensor, output: tf.Tensor) -> tf.Tensor:
         """``-log pi(a)`` per example (and position): ``[batch]`` or ``[batch, time]``."""
-        return keras.ops.categorical_crossentropy(
-            tf.cast(target, tf.float32), tf.cast(output, tf.float32),
-            from_logits=self.from_logits)
+        target, output = tf.cast(target, tf.float32), tf.cast(output, tf.float32)
+        if self.temperature == 1.0:
+            return keras.ops.categorical_crossentropy(target, output,
+                                                      from_logits=self.from_logits)
+        scores = output if self.from_logits else tf.math.log(
+            tf.clip_by_value(output, keras.config.epsilon(), 1.0))
+        return keras.ops.categorical_crossentropy(target, scores / self.temperature,
+                                                  from_logits=True)
 
     def sums(self, y, output, weights, sample_weight):
         nll = self.negative_log_likelihood(y["policy"], output)
@@ -166,7 +179,7 @@ class LogLikelihoodReinforceLoss(ReinforceLoss):
 
     def get_config(self) -> dict:
         return {"from_logits": self.from_logits, "normalize": self.normalize,
-                "clip_epsilon": self.clip_epsilon}
+                "clip_epsilon": self.clip_epsilon, "temperature": self.temperature}
 
 
 REINFORCE_LOSS_KINDS: dict[str, type[ReinforceLoss]] = {

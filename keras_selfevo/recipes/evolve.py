@@ -32,7 +32,12 @@ from keras_selfevo.evolve.environments import (
 )
 from keras_selfevo.evolve.loop import KEEP, LoopGeometry, SelfEvolution
 from keras_selfevo.evolve.rewards import CHECKERS
-from keras_selfevo.losses import WEIGHTINGS, FilterWeighting, get_reward_weighting
+from keras_selfevo.losses import (
+    WEIGHTINGS,
+    FilterWeighting,
+    LogLikelihoodReinforceLoss,
+    get_reward_weighting,
+)
 from keras_selfevo.recipes import data, schema
 from keras_selfevo.recipes.schema import Field
 from keras_selfevo.training import CosineAlpha
@@ -121,6 +126,8 @@ FIELDS: dict[str, Field] = {
     "reward_threshold": Field(None, schema.OPTIONAL_NUMBER, "a number or null", schema.finite),
     "temperature": Field(1.0, schema.NUMBER, "a number ≥ 0",
                          schema.non_negative_number),
+    "score_at_temperature": Field(False, (bool,), "true or false (needs reinforce_loss "
+                                  "'log_likelihood' and a temperature > 0)"),
     "epsilon": Field(0.0, schema.NUMBER, "a number in [0, 1]", schema.unit_interval),
     "keep": Field("all", (str,), f"one of {KEEP}", schema.one_of(*KEEP)),
     "top_fraction": Field(0.5, schema.NUMBER, "a number in (0, 1]",
@@ -168,6 +175,9 @@ FIELDS = schema.explained(FIELDS, {
     "kl_beta": "weight of KL(policy || the loop's starting policy)",
     "reward_threshold": "with 'filter': the reward kept (instead of the batch median)",
     "temperature": "sampling temperature of the actions",
+    "score_at_temperature": "the log-likelihood scores the sampled actions at `temperature`, "
+                            "softmax(logits / T): the gradient of the policy the loop samples "
+                            "from (as TRL's GRPO); false: at 1, the model's output as is",
     "epsilon": "the bandit: probability of a uniformly random action",
     "keep": "which samples a generation trains on",
     "top_fraction": "with keep 'top_fraction': the share kept",
@@ -219,6 +229,12 @@ def load_evolve_recipe(recipe_dir: str,
             raise ValueError(f"`unrewarded_fraction` needs a `reward_weighting` that gives "
                              f"reward-0 rows no weight, one of {ZERO_REWARD_NEUTRAL}; got "
                              f"{config['reward_weighting']!r}.")
+    if config["score_at_temperature"] and (
+            config["reinforce_loss"] != LogLikelihoodReinforceLoss.name
+            or config["temperature"] <= 0):
+        raise ValueError(f"`score_at_temperature` needs reinforce_loss "
+                         f"'{LogLikelihoodReinforceLoss.name}' and a `temperature` > 0, got "
+                         f"{config['reinforce_loss']!r} at {config['temperature']}.")
     if config["alpha_end"] is not None and config["keep"] != "all":
         raise ValueError(f"`alpha_end` needs keep='all' (the loop's length in steps is known "
                          f"only then), got keep={config['keep']!r}.")
@@ -267,7 +283,9 @@ def recompile(model: keras.Model, config: dict[str, Any], alpha: Any,
     weighting: Any = config["reward_weighting"]
     if weighting == "filter" and config["reward_threshold"] is not None:
         weighting = FilterWeighting(threshold=float(config["reward_threshold"]))
-    model.compile(**schema.loss_arguments(config), optimizer=keras.optimizers.Adam(rate),
+    tempered = config["score_at_temperature"] and not pretraining
+    model.compile(**schema.loss_arguments(config, config["temperature"] if tempered else 1.0),
+                  optimizer=keras.optimizers.Adam(rate),
                   alpha=alpha, reward_weighting=weighting,
                   masked_self_loss=model.has_mask_output,
                   kl_beta=0.0 if pretraining else config["kl_beta"],

@@ -163,8 +163,11 @@ def _image_size(value: Any, key: str) -> None:
                          f"{value!r}.")
 
 
-def loss_arguments(config: dict[str, Any]) -> dict[str, Any]:
-    """``compile``'s ``self_loss`` (when the recipe sets one) and ``reinforce_loss``."""
+def loss_arguments(config: dict[str, Any], temperature: float = 1.0) -> dict[str, Any]:
+    """``compile``'s ``self_loss`` (when the recipe sets one) and ``reinforce_loss``.
+
+    ``temperature``: the one the log-likelihood scores the policy at (the sampling one).
+    """
     arguments: dict[str, Any] = {}
     if config["self_loss"] is not None:
         arguments["self_loss"] = config["self_loss"]
@@ -172,7 +175,8 @@ def loss_arguments(config: dict[str, Any]) -> dict[str, Any]:
         arguments["reinforce_loss"] = config["reinforce_loss"]
     if config["reinforce_loss"] == LogLikelihoodReinforceLoss.name:
         arguments["reinforce_loss"] = LogLikelihoodReinforceLoss(
-            normalize=config["reinforce_normalize"], clip_epsilon=config["clip_epsilon"])
+            normalize=config["reinforce_normalize"], clip_epsilon=config["clip_epsilon"],
+            temperature=temperature)
     return arguments
 
 

@@ -3,6 +3,7 @@ recorded log-probabilities, and the bandit learning from reward alone."""
 
 import keras
 import numpy as np
+import pytest
 
 import keras_selfevo as kse
 from keras_selfevo.data import text
@@ -49,22 +50,39 @@ def test_the_bandit_learns_from_reward_with_the_log_likelihood():
     assert _expected_reward(model, env) > before + 0.1
 
 
-def test_clipped_updates_read_the_log_probabilities_recorded_at_sampling():
-    env = _tiny_bandit()
-    loss = LogLikelihoodReinforceLoss(clip_epsilon=0.2)
-    model = _bandit_model(loss)
+def _first_generation(env, model, temperature=1.0):
+    """A generation's training rows, and the policy of the weights that sampled them."""
     loop = SelfEvolution(model, env, samples_per_generation=40, epochs_per_generation=3,
-                         batch_size=20, seed=1)
+                         batch_size=20, temperature=temperature, seed=1)
     seen, fit = [], model.fit
     model.fit = lambda x, y, **kwargs: seen.append((x, y, model.get_weights())) or fit(
         x, y, **kwargs)
     loop.run(1, verbose=0)
     x, y, weights = seen[0]
     sampler = _tiny_model()
-    sampler.set_weights(weights)  # the weights that drew the generation's actions
-    probabilities = sampler.predict(x, verbose=0)["policy"]
+    sampler.set_weights(weights)
+    return x, y, sampler.predict(x, verbose=0)["policy"]
+
+
+def test_clipped_updates_read_the_log_probabilities_recorded_at_sampling():
+    env = _tiny_bandit()
+    loss = LogLikelihoodReinforceLoss(clip_epsilon=0.2)
+    model = _bandit_model(loss)
+    x, y, probabilities = _first_generation(env, model)
     want = np.log(np.clip((y["policy"] * probabilities).sum(-1), 1e-7, 1))
     np.testing.assert_allclose(y["old_log_prob"], want, atol=1e-5)
+
+
+def test_a_tempered_loss_records_log_probabilities_at_the_sampling_temperature():
+    env = _tiny_bandit()
+    model = _bandit_model(LogLikelihoodReinforceLoss(clip_epsilon=0.2, temperature=0.5))
+    with pytest.raises(ValueError, match=r"scores actions at temperature 0.5, but the loop "
+                                         r"samples them at `temperature`=1.0"):
+        SelfEvolution(model, env, samples_per_generation=40, batch_size=20)
+    x, y, probabilities = _first_generation(env, model, temperature=0.5)
+    scores = np.log(probabilities) / 0.5
+    log_p = scores - np.log(np.exp(scores).sum(-1, keepdims=True))
+    np.testing.assert_allclose(y["old_log_prob"], (y["policy"] * log_p).sum(-1), atol=1e-5)
 
 
 def test_prompted_sums_keep_the_prompt_and_train_on_the_written_sum_only():

@@ -164,11 +164,59 @@ def test_the_clipped_ratio_at_the_sampling_weights_is_the_plain_gradient():
     assert max(np.abs(g).max() for g in _gradients(model, x, y)) < 1e-8
 
 
+@pytest.mark.parametrize("softmax", [True, False])
+def test_a_temperature_scores_the_policy_sampled_at_it(softmax):
+    """``-log softmax(z / T)[a]`` from logits or probabilities, against NumPy."""
+    x, targets = labelled()
+    inputs, _, policy = classifier(softmax=softmax)
+    model = kse.SelfEvolvingModel(inputs, policy)
+    loss = LogLikelihoodReinforceLoss(from_logits=not softmax, temperature=0.6)
+    model.compile(alpha=0.0, reinforce_loss=loss)
+    rewards = np.linspace(0, 2, 16).astype(np.float32)
+    got = model.evaluate(x, {"policy": targets, "reward": rewards}, return_dict=True,
+                         verbose=0)["reinforce_loss"]
+    output = model.predict(x, verbose=0)
+    scores = (np.log(output) if softmax else output) / 0.6
+    log_p = scores - np.log(np.exp(scores).sum(-1, keepdims=True))
+    np.testing.assert_allclose(got, np.mean(rewards * -(targets * log_p).sum(-1)), rtol=1e-5)
+
+
+def test_the_tempered_term_is_the_gradient_of_the_expected_reward_at_that_temperature():
+    """Every action weighted by its probability at T: the gradient is -d E_T[r] / d theta.
+
+    The score-function identity sum_a pi_T(a) r(a) d log pi_T(a) = d sum_a pi_T(a) r(a);
+    the untempered log-likelihood misses it for actions sampled at T != 1.
+    """
+    temperature = 0.5
+    inputs, _, logits = classifier(softmax=False)
+    model = kse.SelfEvolvingModel(inputs, logits)
+    x = np.repeat(labelled(1)[0], CLASSES, axis=0)  # one observation, every action
+    rewards = np.array([0.1, 1.0, -0.5, 2.0], np.float32)
+    tempered = keras.ops.softmax(model(x[:1]) / temperature).numpy()[0]
+    y = {"policy": np.eye(CLASSES, dtype=np.float32), "reward": rewards}
+
+    with tf.GradientTape() as tape:
+        expected = tf.reduce_sum(tf.nn.softmax(model(x[:1]) / temperature)[0] * rewards)
+    want = [-g.numpy() / CLASSES for g in tape.gradient(expected, model.trainable_weights)]
+
+    def gradients(loss):
+        model.compile(alpha=0.0, reward_weighting="raw", reinforce_loss=loss)
+        with tf.GradientTape() as tape:
+            terms = model._loss_terms(x, y, model(x, training=False), tempered)
+        return [g.numpy() for g in tape.gradient(terms.total, model.trainable_weights)]
+
+    for a, b in zip(gradients(LogLikelihoodReinforceLoss(True, temperature=temperature)), want):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    untempered = gradients(LogLikelihoodReinforceLoss(True))
+    assert max(np.abs(a - b).max() for a, b in zip(untempered, want)) > 1e-3
+
+
 def test_settings_survive_a_keras_round_trip(tmp_path):
     x, y = sequences()
     model = language_model()
     model.compile(alpha=0.5, reward_weighting="normalized",
-                  reinforce_loss=LogLikelihoodReinforceLoss(normalize="token", clip_epsilon=0.3))
+                  reinforce_loss=LogLikelihoodReinforceLoss(normalize="token", clip_epsilon=0.3,
+                                                            temperature=0.7))
     y["old_log_prob"] = np.zeros(y["policy_mask"].shape, np.float32)
     model.fit(x, y, verbose=0)
     model.save(tmp_path / "m.keras")
@@ -185,6 +233,8 @@ def test_bad_settings_and_targets_are_clear_errors():
         LogLikelihoodReinforceLoss(normalize="batch")
     with pytest.raises(ValueError, match="`clip_epsilon` must be None or a number > 0"):
         LogLikelihoodReinforceLoss(clip_epsilon=0.0)
+    with pytest.raises(ValueError, match="`temperature` must be a number > 0"):
+        LogLikelihoodReinforceLoss(temperature=0.0)
     with pytest.raises(ValueError, match="Unknown `reinforce_loss`='nll'"):
         language_model().compile(reinforce_loss="nll")
     x, y = sequences()

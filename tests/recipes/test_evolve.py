@@ -58,6 +58,11 @@ def test_bad_recipes_exit_2(tmp_path, capsys, write_recipe):
                                "`rewarded_fraction` applies to the bandit"),
                               ({"novelty": 0.5}, "`novelty` applies to the meter environment"),
                               ({"novelty": 2}, "`novelty` must be a number in [0, 1]"),
+                              ({"score_at_temperature": True},
+                               "`score_at_temperature` needs reinforce_loss 'log_likelihood'"),
+                              ({"score_at_temperature": True, "temperature": 0.0,
+                                "reinforce_loss": "log_likelihood"},
+                               "and a `temperature` > 0, got 'log_likelihood' at 0.0"),
                               ({"alpha_end": 0.2, "keep": "best_per_observation"},
                                "`alpha_end` needs keep='all'"),
                               ({"unrewarded_fraction": 1.0, "rewarded_fraction": 0.5},
@@ -110,6 +115,21 @@ def test_evolve_learning_rate_is_used_by_the_loop_not_by_pretraining(tmp_path, w
     unset = recipes.load_evolve_recipe(write_recipe(TINY, learning_rate=0.01))
     recipes.recompile(model, unset, 0.5)
     assert np.isclose(float(model.optimizer.learning_rate), 0.01)
+
+
+def test_score_at_temperature_gives_the_loop_the_sampling_temperature(write_recipe):
+    from keras_selfevo import zoo
+    from keras_selfevo.recipes import evolve as recipes
+
+    model = zoo.build("mnist_cnn", filters=4, units=8, num_classes=3, input_shape=(28, 28, 1))
+    for tempered, want in ((True, 0.7), (False, 1.0)):
+        config = recipes.load_evolve_recipe(write_recipe(
+            TINY, reinforce_loss="log_likelihood", temperature=0.7,
+            score_at_temperature=tempered))
+        recipes.recompile(model, config, 0.5)
+        assert model.reinforce_loss.temperature == want
+        recipes.recompile(model, config, 1.0, pretraining=True)
+        assert model.reinforce_loss.temperature == 1.0
 
 
 def test_a_pretrained_checkpoint_with_group_relative_weighting(tmp_path, write_recipe):
