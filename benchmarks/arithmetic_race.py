@@ -106,7 +106,7 @@ def run_ours(completions: int, target: float, rate: float, prompts: int,
         if sampled >= target or epochs >= 200:
             break
     pretraining_seconds = time.perf_counter() - start
-    evolve.recompile(model, config, 0.0)
+    evolve.recompile(model, config, config["alpha"])  # 0 unless --set alpha=...
     loop = SelfEvolution(model, environment, **{
         key: config[key] for key in ("samples_per_generation", "samples_per_observation",
                                      "epochs_per_generation", "batch_size", "temperature",
