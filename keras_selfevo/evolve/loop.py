@@ -199,7 +199,7 @@ class SelfEvolution:
         _checks.number(top_fraction, "top_fraction", 0.0, 1.0, low_open=True)
         _checks.number(epsilon, "epsilon", 0.0, 1.0)
         _checks.number(temperature, "temperature", 0.0)
-        scored_at = getattr(model.reinforce_loss, "temperature", 1.0)
+        scored_at = model.reinforce_loss.temperature
         if scored_at != 1.0 and scored_at != temperature:
             raise ValueError(f"The model's reinforce loss scores actions at temperature "
                              f"{scored_at}, but the loop samples them at `temperature`="

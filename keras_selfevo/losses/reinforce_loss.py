@@ -46,6 +46,9 @@ class ReinforceLoss(abc.ABC):
     #: ``y`` keys besides ``"policy"`` and ``"reward"`` that this kind reads.
     target_keys: tuple[str, ...] = ()
 
+    #: The sampling temperature the actions are scored at (1: the output as is).
+    temperature: float = 1.0
+
     @abc.abstractmethod
     def sums(self, y: Mapping[str, tf.Tensor], output: tf.Tensor, weights: tf.Tensor,
              sample_weight: tf.Tensor | None) -> tuple[tf.Tensor, tf.Tensor | None]:

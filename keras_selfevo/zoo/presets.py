@@ -18,6 +18,7 @@ from typing import Any
 import keras
 
 from keras_selfevo import presets
+from keras_selfevo._internal.machine import cpu_instructions
 from keras_selfevo.version import __version__
 
 
@@ -110,7 +111,7 @@ def save_preset(model: keras.Model, folder: str, *, description: str,
                 "parameter_count": int(copy.count_params()),
                 "weights_file_sha256": file_sha256(weights),
                 "keras_version": keras.__version__, "keras_hub_version": hub_version,
-                "keras_selfevo_version": __version__,
+                "keras_selfevo_version": __version__, "cpu": cpu_instructions(),
                 "date": datetime.date.today().isoformat()}
         with open(os.path.join(scratch, presets.METADATA_FILE), "w",
                   encoding="utf-8") as handle:

@@ -96,7 +96,7 @@ def test_meta_training_a_gpt_on_play_tasks_beats_the_characters_frequencies(algo
     fixed = kse.data.text_tasks(streams, shots=4, queries=4, window=16, meta_batch_size=4,
                                 seed=99, num_meta_batches=2)
     before = learner.evaluate(fixed, verbose=0)
-    history = learner.fit(tasks, steps_per_epoch=150, verbose=0)
+    history = learner.fit(tasks, steps_per_epoch=300, verbose=0)
     after = learner.evaluate(fixed, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
     # Below the queries' unigram entropy: the adapted model uses context, which the

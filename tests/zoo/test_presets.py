@@ -11,6 +11,7 @@ import pytest
 
 import keras_selfevo as kse
 from keras_selfevo import cli, presets
+from keras_selfevo._internal.machine import cpu_instructions
 from keras_selfevo.recipes import presets as recipe_presets
 from keras_selfevo.recipes.train import weights_digest
 
@@ -48,7 +49,7 @@ def test_a_preset_measures_the_figure_it_recorded(name, tmp_path, request):
 
 
 @pytest.mark.slow
-def test_the_smallest_preset_is_remade_bit_for_bit_by_its_recipe(tmp_path, console_script):
+def test_the_smallest_preset_is_remade_by_its_recipe(tmp_path, console_script):
     # The preset's own command, in a process of its own as it was made: one CPU device and
     # TensorFlow's default threads (this suite's workers run with fewer, which reorders the
     # sums of a step, and the weights then differ in their last bits).
@@ -61,7 +62,16 @@ def test_the_smallest_preset_is_remade_bit_for_bit_by_its_recipe(tmp_path, conso
                             text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "run" / "history.json").read_text())
-    assert report["weights_sha256"] == meta["weights_sha256"]
+    if meta.get("cpu") == cpu_instructions():
+        # Made on a CPU with the same instructions: the same kernels, bit for bit.
+        assert report["weights_sha256"] == meta["weights_sha256"]
+        return
+    # Another CPU's kernels round differently and the trajectory moves with them: the remade
+    # model measures the figure the preset recorded, within a run-to-run margin.
+    model = recipe_presets.model_of_run("digits_cnn", str(tmp_path / "run"))
+    check = meta["check"]
+    measured = recipe_presets.measure(model, check, meta["recipe"], str(tmp_path / "tfds"))
+    assert measured == pytest.approx(check["value"], abs=0.02)
 
 
 def _copy(name, tmp_path):
@@ -102,6 +112,9 @@ def test_save_preset_never_leaves_a_half_written_folder(tmp_path, monkeypatch):
     folder = tmp_path / "mine"
     kse.zoo.save_preset(learner, str(folder), description="first")
     before = {f: (folder / f).read_bytes() for f in presets.FILES}
+    # It records the CPU's instructions: a remake is bit for bit only on the same ones.
+    written = json.loads((folder / presets.METADATA_FILE).read_text())
+    assert written["cpu"] == cpu_instructions() and written["cpu"].split()[0]
 
     def broken(*args, **kwargs):
         raise OSError("disk full")
