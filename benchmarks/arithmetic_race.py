@@ -1,29 +1,34 @@
-"""GRPO on a+b=c against TRL's GRPOTrainer, from the same held-out rate, on the same split.
+"""Our loop on a+b=c against TRL's GRPOTrainer, from the same held-out rate, on one split.
 
 Both sides: the 8,000 training lines of `selfevo_text/arithmetic` (every pair (a, b) of
 [0, 99]^2 once; the test pairs are in no training line), the first 500 test lines as
 held-out prompts `a+b=`; pretraining on the training lines until one sample each of the
 held-out prompts at temperature 0.8 is right at least --target of the time (checked after
-every epoch here, every 100 steps in TRL's script); then GRPO: groups of 8 completions of a
-training prompt `a+b=`, a batch of 64 completions per update, the held-out prompts scored
-(one sample each at 0.8, and greedy) as completions are drawn.
+every epoch here, every 100 steps in TRL's script); then completions of training prompts
+`a+b=` at 0.8, a batch of 64 completions per update, the held-out prompts scored (one sample
+each at 0.8, and greedy) as completions are drawn.
 
   TRL: `../shared/anchors/trl_grpo_arithmetic.py` in the anchor venv (a tiny Llama built
-       from a config, a character tokenizer, reward 1 for an exact sum, lr 1e-4, beta 0),
-       given this split with --train-lines / --test-lines.
+       from a config, a character tokenizer, reward 1 for an exact sum, GRPO with groups of
+       8 completions of a prompt, lr 1e-4, beta 0), given this split with --train-lines /
+       --test-lines.
   ours: the `evolve_arithmetic` recipe's model (char_rnn, GRU 256, its pretraining rate),
-       `VerifiableGeneration(prompted=True)`, the log-likelihood reinforce loss with GRPO
-       weighting, scored at the sampling temperature as TRL's (`score_at_temperature`),
-       alpha 0 (no self-loss), no corpus rows, every sample kept, one epoch per
-       generation of 256 prompts x 8 = 2,048 completions (32 updates of 64), Adam at
-       TRL's 1e-4 (the recipe's 5e-4 collapses here, as TRL's degrades at 5e-4).
+       `VerifiableGeneration(prompted=True)`, the log-likelihood reinforce loss, alpha 0 (no
+       self-loss), no corpus rows, every sample kept, one epoch per generation (updates of
+       64), with one of two weightings (``--weighting``):
+       filter (default): the recipe's own, w = 1[r >= 1] (the correct completions' log-
+           likelihood: RAFT / ReST / expert iteration), one completion of each of 2,048
+           distinct training prompts a generation, Adam at the recipe's loop rate 5e-4;
+       grpo: TRL's, groups of 8 completions of a prompt, 256 prompts a generation,
+           scored at the sampling temperature as TRL's (`score_at_temperature`), Adam at
+           TRL's 1e-4 (5e-4 collapses here, as TRL's degrades at 5e-4).
 
 Each side runs in its own process, TRL first; the table gives the held-out rates at matching
 counts of completions drawn and each side's completions per second of its loop.
 
     python benchmarks/arithmetic_race.py [--quick] [--completions 100000] [--target 0.8]
-        [--lr 1e-4] [--prompts 256] [--normalize sequence] [--parts trl,ours] [--seed 0]
-        [--set KEY=JSON ...]
+        [--weighting filter|grpo] [--lr 5e-4] [--prompts 2048] [--normalize sequence]
+        [--parts trl,ours] [--seed 0] [--set KEY=JSON ...]
 
 ``--seed`` seeds both sides (TRL's `--seed`; our recipe's `seed`: initial weights, data
 order, sampling).
@@ -48,7 +53,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 RECIPE = os.path.join(HERE, "..", "models", "evolve_arithmetic")
 ANCHOR = os.path.join(HERE, "..", "..", "shared", "anchors", "trl_grpo_arithmetic.py")
 ANCHOR_PYTHON = os.path.join(HERE, "..", ".anchor-venv", "bin", "python")
-GROUP, PROMPTS_PER_GENERATION, HELD_OUT = 8, 256, 500
+GROUP, HELD_OUT = 8, 500
+# Our side's weightings: recipe keys, Adam rate, prompts a generation.
+WEIGHTINGS = {
+    "filter": ({"reward_weighting": "filter", "reward_threshold": 1.0,
+                "samples_per_observation": 1, "score_at_temperature": False}, 5e-4, 2048),
+    "grpo": ({"reward_weighting": "grpo", "samples_per_observation": GROUP,
+              "score_at_temperature": True}, 1e-4, 256),
+}
 
 
 def write_split(folder: str) -> tuple[str, str]:
@@ -77,7 +89,7 @@ def run_trl(train: str, test: str, completions: int, out: str, seed: int) -> lis
         return json.load(handle)
 
 
-def run_ours(completions: int, target: float, rate: float, prompts: int,
+def run_ours(completions: int, target: float, weighting: str, rate: float, prompts: int,
              normalize: str, seed: int, settings: dict | None = None) -> dict:
     import keras
 
@@ -85,12 +97,12 @@ def run_ours(completions: int, target: float, rate: float, prompts: int,
     from keras_selfevo.recipes import evolve
 
     config = evolve.load_evolve_recipe(RECIPE, {
-        "prompted": True, "reward_weighting": "grpo", "reinforce_loss": "log_likelihood",
+        "prompted": True, "reinforce_loss": "log_likelihood", **WEIGHTINGS[weighting][0],
         "alpha": 0.0, "corpus_fraction": 0.0, "keep": "all", "evolve_learning_rate": rate,
-        "samples_per_generation": prompts, "samples_per_observation": GROUP,
-        "epochs_per_generation": 1, "held_out_prompts": HELD_OUT,
-        "reinforce_normalize": normalize, "score_at_temperature": True, "seed": seed,
+        "samples_per_generation": prompts, "epochs_per_generation": 1,
+        "held_out_prompts": HELD_OUT, "reinforce_normalize": normalize, "seed": seed,
         **(settings or {})})
+    per_generation = prompts * config["samples_per_observation"]
     keras.utils.set_random_seed(config["seed"])
     environment = evolve.ENVIRONMENTS["generation"](config)
     model = evolve.compiled_model(config, environment, 1.0)
@@ -115,13 +127,14 @@ def run_ours(completions: int, target: float, rate: float, prompts: int,
 
     class Record(keras.callbacks.Callback):
         def on_epoch_end(self, generation, logs=None):
-            rows.append({"completions": generation * prompts * GROUP,
+            rows.append({"completions": generation * per_generation,
                          "valid_T08": logs["held_out_sampled"],
                          "valid_greedy": logs["held_out_valid"],
+                         "train_valid": logs["valid_rate"],
                          "wall": time.perf_counter() - clock["start"]})
             print(f"[ours] {rows[-1]}", flush=True)
 
-    generations = -(-completions // (prompts * GROUP))
+    generations = -(-completions // per_generation)
     clock["start"] = time.perf_counter()
     loop.run(generations, callbacks=[Record()], verbose=0)
     return {"pretraining_epochs": epochs, "pretraining_seconds": pretraining_seconds,
@@ -132,24 +145,28 @@ def main() -> None:
     args = parse_args(__doc__, options={
         "--completions": "GRPO completions drawn (default: 100000; --quick: 4096)",
         "--target": "held-out rate at 0.8 that ends pretraining (default: 0.8)",
-        "--lr": "our loop's Adam rate (default: 1e-4, as TRL's)",
+        "--weighting": "our side's: filter (default) or grpo",
+        "--lr": "our loop's Adam rate (default: filter 5e-4, grpo 1e-4 as TRL's)",
         "--parts": "trl,ours (default: both)",
-        "--prompts": "our prompts per generation (default: 256, x 8 completions)",
+        "--prompts": "our prompts per generation (default: filter 2048, grpo 256 x 8)",
         "--normalize": "our log-likelihood's normalisation: sequence (default) or token",
         "--seed": "seeds both sides (default: 0)",
         "--case": "internal: run our side in this process"},
         repeated={"--set": "KEY=JSON: a recipe key of our side"})
     completions = int(args.completions or (4096 if args.quick else 100_000))
     target = float(args.target or 0.8)
-    rate = float(args.lr or 1e-4)
-    prompts = int(args.prompts or PROMPTS_PER_GENERATION)
+    weighting = args.weighting or "filter"
+    if weighting not in WEIGHTINGS:
+        raise SystemExit(f"--weighting must be one of {sorted(WEIGHTINGS)}, got {weighting!r}")
+    rate = float(args.lr or WEIGHTINGS[weighting][1])
+    prompts = int(args.prompts or WEIGHTINGS[weighting][2])
     normalize = args.normalize or "sequence"
     seed = int(args.seed or 0)
     if args.case:
         from keras_selfevo.cli import _key_value  # the CLI's reading of --set KEY=VALUE
 
-        print(json.dumps(run_ours(completions, target, rate, prompts, normalize, seed,
-                                  dict(map(_key_value, args.set)))))
+        print(json.dumps(run_ours(completions, target, weighting, rate, prompts, normalize,
+                                  seed, dict(map(_key_value, args.set)))))
         return
     parts = (args.parts or "trl,ours").split(",")
     folder = tempfile.mkdtemp(prefix="arithmetic-race-")
@@ -164,7 +181,8 @@ def main() -> None:
                                              os.path.join(folder, "trl"), seed)
     if "ours" in parts:
         out = subprocess.run([sys.executable, __file__, "--case", "ours", "--completions",
-                              str(completions), "--target", str(target), "--lr", str(rate),
+                              str(completions), "--target", str(target),
+                              "--weighting", weighting, "--lr", str(rate),
                               "--prompts", str(prompts), "--normalize", normalize,
                               "--seed", str(seed),
                               *[f"--set={pair}" for pair in args.set]],
@@ -178,6 +196,7 @@ def main() -> None:
             wall = point.get("wall", point.get("wall_s"))
             rows.append({"side": name, "completions": point["completions"],
                          "valid_T08": point["valid_T08"], "valid_greedy": point["valid_greedy"],
+                         "train_valid": point.get("train_valid"),
                          "wall_s": wall,
                          "completions_per_s": point["completions"] / wall if wall else 0.0})
     report("arithmetic_race", rows, results=results)
