@@ -62,6 +62,24 @@ def test_python_dash_m_is_the_same_quiet_command(tmp_path):
     assert usage.returncode == 2 and usage.stderr.startswith("keras-selfevo: error:")
 
 
+@pytest.mark.parametrize("argv, orig_argv, quiet", [
+    (["/venv/bin/keras-selfevo", "recipes"], ["python", "/venv/bin/keras-selfevo", "recipes"],
+     True),
+    (["-m", "recipes"], ["python", "-m", "keras_selfevo", "recipes"], True),
+    (["-m", "recipes"], ["python", "-m", "keras_selfevo.cli", "recipes"], True),
+    (["-m", "recipes", "--verbose"], ["python", "-m", "keras_selfevo.cli", "recipes",
+                                      "--verbose"], False),
+    (["train.py"], ["python", "train.py"], False),  # a user's script importing the package
+    (["-m", "x"], ["python", "-m", "keras_selfevo.zoo", "x"], False),
+])
+def test_every_way_of_running_the_command_starts_quietly(monkeypatch, argv, orig_argv, quiet):
+    from keras_selfevo._internal import quiet as quiet_start
+
+    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.setattr(sys, "orig_argv", orig_argv)
+    assert quiet_start.quiet_requested() is quiet
+
+
 def test_version(capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["--version"])

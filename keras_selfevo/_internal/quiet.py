@@ -32,12 +32,17 @@ HARMLESS_WARNINGS: tuple[tuple[type[Warning], str, str], ...] = (
 )
 
 
+# The modules ``python -m`` runs as the command.
+CLI_MODULES = ("keras_selfevo", "keras_selfevo.cli")
+
+
 def running_as_cli() -> bool:
-    """Whether this process is the ``keras-selfevo`` command (or ``python -m keras_selfevo``)."""
+    """Whether this process is the ``keras-selfevo`` command (or ``python -m`` of it)."""
     if sys.argv and os.path.basename(sys.argv[0]) == CLI_NAME:
         return True
     command = list(getattr(sys, "orig_argv", ()))
-    return "-m" in command and command[command.index("-m") + 1:][:1] == ["keras_selfevo"]
+    return "-m" in command and command[command.index("-m") + 1:][:1] in (
+        [module] for module in CLI_MODULES)
 
 
 def quiet_requested() -> bool:
