@@ -143,7 +143,7 @@ def run_ours(completions: int, target: float, weighting: str, rate: float, promp
 
 def main() -> None:
     args = parse_args(__doc__, options={
-        "--completions": "GRPO completions drawn (default: 100000; --quick: 4096)",
+        "--completions": "completions each side draws (default: 100000; --quick: 4096)",
         "--target": "held-out rate at 0.8 that ends pretraining (default: 0.8)",
         "--weighting": "our side's: filter (default) or grpo",
         "--lr": "our loop's Adam rate (default: filter 5e-4, grpo 1e-4 as TRL's)",
