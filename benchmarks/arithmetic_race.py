@@ -14,14 +14,16 @@ each at 0.8, and greedy) as completions are drawn.
        --test-lines.
   ours: the `evolve_arithmetic` recipe's model (char_rnn, GRU 256, its pretraining rate),
        `VerifiableGeneration(prompted=True)`, the log-likelihood reinforce loss, alpha 0 (no
-       self-loss), no corpus rows, every sample kept, one epoch per generation (updates of
-       64), with one of two weightings (``--weighting``):
+       self-loss), no corpus rows, every sample kept, updates of 64, with one of two
+       weightings (``--weighting``):
        filter (default): the recipe's own, w = 1[r >= 1] (the correct completions' log-
            likelihood: RAFT / ReST / expert iteration), one completion of each of 2,048
-           distinct training prompts a generation, Adam at the recipe's loop rate 5e-4;
-       grpo: TRL's, groups of 8 completions of a prompt, 256 prompts a generation,
-           scored at the sampling temperature as TRL's (`score_at_temperature`), Adam at
-           TRL's 1e-4 (5e-4 collapses here, as TRL's degrades at 5e-4).
+           distinct training prompts a generation, the recipe's 2 epochs on them and its
+           loop rate, Adam 5e-4;
+       grpo: TRL's, groups of 8 completions of a prompt, 256 prompts a generation, one
+           epoch on them, scored at the sampling temperature as TRL's
+           (`score_at_temperature`), Adam at TRL's 1e-4 (5e-4 collapses here, as TRL's
+           degrades at 5e-4).
 
 Each side runs in its own process, TRL first; the table gives the held-out rates at matching
 counts of completions drawn and each side's completions per second of its loop.
@@ -57,9 +59,10 @@ GROUP, HELD_OUT = 8, 500
 # Our side's weightings: recipe keys, Adam rate, prompts a generation.
 WEIGHTINGS = {
     "filter": ({"reward_weighting": "filter", "reward_threshold": 1.0,
-                "samples_per_observation": 1, "score_at_temperature": False}, 5e-4, 2048),
+                "samples_per_observation": 1, "epochs_per_generation": 2,
+                "score_at_temperature": False}, 5e-4, 2048),
     "grpo": ({"reward_weighting": "grpo", "samples_per_observation": GROUP,
-              "score_at_temperature": True}, 1e-4, 256),
+              "epochs_per_generation": 1, "score_at_temperature": True}, 1e-4, 256),
 }
 
 
@@ -99,8 +102,8 @@ def run_ours(completions: int, target: float, weighting: str, rate: float, promp
     config = evolve.load_evolve_recipe(RECIPE, {
         "prompted": True, "reinforce_loss": "log_likelihood", **WEIGHTINGS[weighting][0],
         "alpha": 0.0, "corpus_fraction": 0.0, "keep": "all", "evolve_learning_rate": rate,
-        "samples_per_generation": prompts, "epochs_per_generation": 1,
-        "held_out_prompts": HELD_OUT, "reinforce_normalize": normalize, "seed": seed,
+        "samples_per_generation": prompts, "held_out_prompts": HELD_OUT,
+        "reinforce_normalize": normalize, "seed": seed,
         **(settings or {})})
     per_generation = prompts * config["samples_per_observation"]
     keras.utils.set_random_seed(config["seed"])
