@@ -3,6 +3,12 @@
 import numpy as np
 
 
+def log_softmax(logits):
+    """``log softmax`` over the last axis, shifted by the maximum for stability."""
+    logits = logits - logits.max(-1, keepdims=True)
+    return logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+
+
 def numpy_weights(name, r, batch=None):
     """Reference weightings written from their formulas."""
     batch = r if batch is None else batch

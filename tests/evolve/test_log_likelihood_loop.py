@@ -10,6 +10,7 @@ from keras_selfevo.data import text
 from keras_selfevo.evolve import MeterEnvironment, SelfEvolution, VerifiableGeneration
 from keras_selfevo.losses import LogLikelihoodReinforceLoss
 from tests.evolve.test_self_evolution import _expected_reward, _tiny_bandit, _tiny_model
+from tests.references import log_softmax
 
 DIGITS = "0123456789+="
 
@@ -80,8 +81,7 @@ def test_a_tempered_loss_records_log_probabilities_at_the_sampling_temperature()
                                          r"samples them at `temperature`=1.0"):
         SelfEvolution(model, env, samples_per_generation=40, batch_size=20)
     x, y, probabilities = _first_generation(env, model, temperature=0.5)
-    scores = np.log(probabilities) / 0.5
-    log_p = scores - np.log(np.exp(scores).sum(-1, keepdims=True))
+    log_p = log_softmax(np.log(probabilities) / 0.5)
     np.testing.assert_allclose(y["old_log_prob"], (y["policy"] * log_p).sum(-1), atol=1e-5)
 
 

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 import keras_selfevo as kse
 from keras_selfevo.losses import LogLikelihoodReinforceLoss
+from tests.references import log_softmax
 
 FEATURES, CLASSES, VOCAB, TIME = 6, 4, 7, 5
 
@@ -176,8 +177,7 @@ def test_a_temperature_scores_the_policy_sampled_at_it(softmax):
     got = model.evaluate(x, {"policy": targets, "reward": rewards}, return_dict=True,
                          verbose=0)["reinforce_loss"]
     output = model.predict(x, verbose=0)
-    scores = (np.log(output) if softmax else output) / 0.6
-    log_p = scores - np.log(np.exp(scores).sum(-1, keepdims=True))
+    log_p = log_softmax((np.log(output) if softmax else output) / 0.6)
     np.testing.assert_allclose(got, np.mean(rewards * -(targets * log_p).sum(-1)), rtol=1e-5)
 
 

@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 import keras_selfevo as kse
+from tests.references import log_softmax
 
 
 def tiny_mlp(dtype="float32", seed=0):
@@ -585,8 +586,7 @@ def test_self_loss_weight_adds_the_masked_next_token_term_inside_and_outside():
     out = classifier(sx[0])
     probs, logits = out["policy"].numpy(), out["self"].numpy().astype(np.float64)
     targets = sx[0][:, 1:]
-    log_softmax = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
-    per_position = -np.take_along_axis(log_softmax, targets[..., None], -1)[..., 0]
+    per_position = -np.take_along_axis(log_softmax(logits), targets[..., None], -1)[..., 0]
     counted = targets != kse.data.text.PAD
     assert 0 < counted.sum() < counted.size
     want = (-np.log(probs[np.arange(3), sy[0]]).mean()

@@ -11,6 +11,7 @@ import pytest
 
 import keras_selfevo as kse
 from keras_selfevo.zoo.language_model import LanguageModel
+from tests.references import log_softmax
 
 VOCAB = 7
 
@@ -35,11 +36,6 @@ def anchor_metric(log_p_next, stream, window):
     ys = stream[1: n * window + 1].reshape(n, window)
     log_p = log_p_next(xs)
     return -np.mean(np.take_along_axis(log_p, ys[..., None], axis=-1))
-
-
-def log_softmax(logits):
-    logits = logits - logits.max(-1, keepdims=True)
-    return logits - np.log(np.exp(logits).sum(-1, keepdims=True))
 
 
 def test_a_bigram_model_scores_its_own_table():
