@@ -41,8 +41,8 @@ def running_as_cli() -> bool:
     if sys.argv and os.path.basename(sys.argv[0]) == CLI_NAME:
         return True
     command = list(getattr(sys, "orig_argv", ()))
-    return "-m" in command and command[command.index("-m") + 1:][:1] in (
-        [module] for module in CLI_MODULES)
+    module = command[command.index("-m") + 1:][:1] if "-m" in command else []
+    return bool(module) and module[0] in CLI_MODULES
 
 
 def quiet_requested() -> bool:
