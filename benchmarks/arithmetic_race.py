@@ -106,6 +106,8 @@ def run_ours(completions: int, target: float, weighting: str, rate: float, promp
         "reinforce_normalize": normalize, "seed": seed,
         **(settings or {})})
     per_generation = prompts * config["samples_per_observation"]
+    # The loop's length, which an `evolve_min_learning_rate` schedule spans.
+    config["generations"] = generations = -(-completions // per_generation)
     keras.utils.set_random_seed(config["seed"])
     environment = evolve.ENVIRONMENTS["generation"](config)
     model = evolve.compiled_model(config, environment, 1.0)
@@ -121,7 +123,8 @@ def run_ours(completions: int, target: float, weighting: str, rate: float, promp
         if sampled >= target or epochs >= 200:
             break
     pretraining_seconds = time.perf_counter() - start
-    evolve.recompile(model, config, config["alpha"])  # 0 unless --set alpha=...
+    evolve.recompile(model, config, config["alpha"],  # alpha 0 unless --set alpha=...
+                     environment=environment)
     loop = SelfEvolution(model, environment, **{
         key: config[key] for key in ("samples_per_generation", "samples_per_observation",
                                      "epochs_per_generation", "batch_size", "temperature",
@@ -137,7 +140,6 @@ def run_ours(completions: int, target: float, weighting: str, rate: float, promp
                          "wall": time.perf_counter() - clock["start"]})
             print(f"[ours] {rows[-1]}", flush=True)
 
-    generations = -(-completions // per_generation)
     clock["start"] = time.perf_counter()
     loop.run(generations, callbacks=[Record()], verbose=0)
     return {"pretraining_epochs": epochs, "pretraining_seconds": pretraining_seconds,

@@ -115,6 +115,10 @@ FIELDS: dict[str, Field] = {
     "learning_rate": Field(1e-3, schema.NUMBER, _NUM, schema.positive_number),
     "evolve_learning_rate": Field(None, schema.OPTIONAL_NUMBER, "a positive number or null",
                                   schema.positive_number),
+    "evolve_min_learning_rate": Field(None, schema.OPTIONAL_NUMBER, "a number ≥ 0 or null "
+                                      "(the loop's rate follows a cosine down to it over the "
+                                      "loop's steps; needs keep='all')",
+                                      schema.non_negative_number),
     "alpha": Field(0.3, schema.NUMBER, "a number in [0, 1]", schema.unit_interval),
     "alpha_end": Field(None, schema.OPTIONAL_NUMBER, "a number in [0, 1] or null (alpha "
                        "follows a cosine from `alpha` to it over the loop's steps; needs "
@@ -169,6 +173,8 @@ FIELDS = schema.explained(FIELDS, {
     "learning_rate": "the pretraining step size (and the loop's without "
                      "`evolve_learning_rate`)",
     "evolve_learning_rate": "the loop's step size",
+    "evolve_min_learning_rate": "the loop's step size at its last step (a cosine from the "
+                                "loop's rate)",
     "alpha": "weight of the self-loss in the loop",
     "alpha_end": "alpha at the loop's last step (a cosine from `alpha`)",
     "reward_weighting": "how a reward becomes a weight w(r)",
@@ -235,20 +241,37 @@ def load_evolve_recipe(recipe_dir: str,
         raise ValueError(f"`score_at_temperature` needs reinforce_loss "
                          f"'{LogLikelihoodReinforceLoss.name}' and a `temperature` > 0, got "
                          f"{config['reinforce_loss']!r} at {config['temperature']}.")
-    if config["alpha_end"] is not None and config["keep"] != "all":
-        raise ValueError(f"`alpha_end` needs keep='all' (the loop's length in steps is known "
-                         f"only then), got keep={config['keep']!r}.")
+    for key in ("alpha_end", "evolve_min_learning_rate"):
+        if config[key] is not None and config["keep"] != "all":
+            raise ValueError(f"`{key}` needs keep='all' (the loop's length in steps is known "
+                             f"only then), got keep={config['keep']!r}.")
+    if (config["evolve_min_learning_rate"] is not None
+            and config["evolve_min_learning_rate"] > _loop_rate(config)):
+        raise ValueError(f"`evolve_min_learning_rate` ({config['evolve_min_learning_rate']}) "
+                         f"must be at most the loop's rate ({_loop_rate(config)}).")
     loop_geometry(config).group_size(get_reward_weighting(config["reward_weighting"]))
     return config
+
+
+def _loop_rate(config: dict[str, Any]) -> float:
+    """The loop's step size: ``evolve_learning_rate``, else ``learning_rate``."""
+    rate = config["evolve_learning_rate"]
+    return float(config["learning_rate"] if rate is None else rate)
+
+
+def _loop_steps(config: dict[str, Any], environment: Environment) -> int:
+    """The ``fit`` steps of the recipe's loop (known with keep='all')."""
+    steps = loop_geometry(config).planned_steps(
+        environment, config["generations"], get_reward_weighting(config["reward_weighting"]))
+    return max(1, steps or 0)
 
 
 def _loop_alpha(config: dict[str, Any], environment: Environment) -> Any:
     """The loop's alpha: ``alpha``, or a cosine from it to ``alpha_end`` over the loop."""
     if config["alpha_end"] is None:
         return float(config["alpha"])
-    steps = loop_geometry(config).planned_steps(
-        environment, config["generations"], get_reward_weighting(config["reward_weighting"]))
-    return CosineAlpha(float(config["alpha"]), float(config["alpha_end"]), max(1, steps))
+    return CosineAlpha(float(config["alpha"]), float(config["alpha_end"]),
+                       _loop_steps(config, environment))
 
 
 def compiled_model(config: dict[str, Any], environment: Environment,
@@ -266,20 +289,29 @@ def compiled_model(config: dict[str, Any], environment: Environment,
     else:
         model = zoo.build(config["model"],
                           **schema.model_arguments(config, environment.model_arguments()))
-    recompile(model, config, alpha)
+    recompile(model, config, alpha, environment=environment)
     return model
 
 
 def recompile(model: keras.Model, config: dict[str, Any], alpha: Any,
-              pretraining: bool = False) -> None:
+              pretraining: bool = False, environment: Environment | None = None) -> None:
     """Compile for pretraining (``learning_rate``) or for the loop.
 
-    The loop uses ``evolve_learning_rate`` when the recipe sets it, else ``learning_rate``.
-    A model with a ``"mask"`` output scores its self-loss on the masked elements only.
+    The loop uses ``evolve_learning_rate`` when the recipe sets it, else ``learning_rate``;
+    with ``evolve_min_learning_rate`` the rate follows a cosine down to it over the loop's
+    steps, which ``environment`` (the loop's) fixes. A model with a ``"mask"`` output scores
+    its self-loss on the masked elements only.
     """
-    rate = config["learning_rate"]
-    if not pretraining and config["evolve_learning_rate"] is not None:
-        rate = config["evolve_learning_rate"]
+    rate: Any = config["learning_rate"]
+    if not pretraining:
+        rate = _loop_rate(config)
+        if config["evolve_min_learning_rate"] is not None:
+            if environment is None:
+                raise ValueError("`evolve_min_learning_rate` needs the loop's environment "
+                                 "(its length in steps).")
+            rate = keras.optimizers.schedules.CosineDecay(
+                rate, _loop_steps(config, environment),
+                alpha=config["evolve_min_learning_rate"] / rate)
     weighting: Any = config["reward_weighting"]
     if weighting == "filter" and config["reward_threshold"] is not None:
         weighting = FilterWeighting(threshold=float(config["reward_threshold"]))
@@ -299,7 +331,7 @@ def _pretrain(model: keras.Model, config: dict[str, Any], environment: Environme
         return
     recompile(model, config, 1.0, pretraining=True)
     model.fit(**fit_arguments, epochs=config["pretrain_epochs"], verbose=0)
-    recompile(model, config, _loop_alpha(config, environment))
+    recompile(model, config, _loop_alpha(config, environment), environment=environment)
 
 
 def _loop(model, environment: Environment, config: dict[str, Any],

@@ -74,8 +74,9 @@ def non_negative_int(value: Any, key: str) -> None:
 
 
 def non_negative_number(value: Any, key: str) -> None:
-    """A range check: a finite number ≥ 0."""
-    _checks.number(value, key, 0.0)
+    """A range check: a finite number ≥ 0 (None passes: the field's types decide on it)."""
+    if value is not None:
+        _checks.number(value, key, 0.0)
 
 
 def unit_interval(value: Any, key: str) -> None:

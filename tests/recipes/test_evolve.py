@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from keras_selfevo import cli
 
 TINY = {"environment": "bandit", "model": "mnist_cnn", "model_args": {"filters": 4, "units": 8},
@@ -65,6 +67,13 @@ def test_bad_recipes_exit_2(tmp_path, capsys, write_recipe):
                                "and a `temperature` > 0, got 'log_likelihood' at 0.0"),
                               ({"alpha_end": 0.2, "keep": "best_per_observation"},
                                "`alpha_end` needs keep='all'"),
+                              ({"evolve_min_learning_rate": 1e-4, "keep": "min_reward"},
+                               "`evolve_min_learning_rate` needs keep='all'"),
+                              ({"evolve_min_learning_rate": 0.1, "evolve_learning_rate": 0.01},
+                               "`evolve_min_learning_rate` (0.1) must be at most the loop's "
+                               "rate (0.01)"),
+                              ({"evolve_min_learning_rate": -1e-4},
+                               "`evolve_min_learning_rate` must be a number ≥ 0"),
                               ({"unrewarded_fraction": 1.0, "rewarded_fraction": 0.5},
                                "`unrewarded_fraction` must be a number in [0, 1)"),
                               ({"unrewarded_fraction": 0.5},
@@ -115,6 +124,32 @@ def test_evolve_learning_rate_is_used_by_the_loop_not_by_pretraining(tmp_path, w
     unset = recipes.load_evolve_recipe(write_recipe(TINY, learning_rate=0.01))
     recipes.recompile(model, unset, 0.5)
     assert np.isclose(float(model.optimizer.learning_rate), 0.01)
+
+
+def test_the_loop_rate_follows_a_cosine_to_evolve_min_learning_rate(glyphs_small_dir,
+                                                                     write_recipe):
+    import numpy as np
+
+    from keras_selfevo.recipes import evolve as recipes
+
+    config = recipes.load_evolve_recipe(write_recipe(
+        TINY, pretrain_epochs=0, baseline=False, evolve_learning_rate=0.01,
+        evolve_min_learning_rate=0.001, epochs_per_generation=2), {"data_dir": glyphs_small_dir})
+    environment = recipes.ENVIRONMENTS[config["environment"]](config)
+    model = recipes.compiled_model(config, environment, 0.5)
+    # 40 samples a generation, batch 20, 2 epochs: 4 steps a generation, 8 over the loop.
+    cosine = [0.001 + 0.009 * 0.5 * (1 + np.cos(np.pi * step / 8)) for step in range(10)]
+    rates = []
+    for step in range(10):
+        model.optimizer.iterations.assign(step)
+        rates.append(float(model.optimizer.learning_rate))
+    np.testing.assert_allclose(rates, cosine[:9] + [0.001], rtol=1e-5)
+    model.optimizer.iterations.assign(0)
+    recipes._loop(model, environment, config, None).run(config["generations"], verbose=0)
+    assert int(model.optimizer.iterations) == 8
+    assert np.isclose(float(model.optimizer.learning_rate), 0.001)
+    with pytest.raises(ValueError, match="needs the loop's environment"):
+        recipes.recompile(model, config, 0.5)
 
 
 def test_score_at_temperature_gives_the_loop_the_sampling_temperature(write_recipe):
