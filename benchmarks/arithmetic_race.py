@@ -38,6 +38,9 @@ order, sampling).
 ``--set`` changes a key of our side's recipe (e.g. ``--set temperature=1.0``, or
 ``--set model=gpt --set 'model_args={"num_layers": 2, ...}'``), as ``keras-selfevo evolve``
 does; values are JSON (a bare word is a string).
+The race's length is our loop's ``generations``, so ``--set evolve_min_learning_rate=0``
+decays the rate on a cosine to 0 over the race (with ``--set epochs_per_generation=4``: the
+strongest side measured within TRL's speed, benchmarks/README.md).
 """
 
 import json
