@@ -5,6 +5,19 @@ from __future__ import annotations
 import tensorflow_datasets as tfds
 
 
+class LocalDatasetInfo(tfds.core.DatasetInfo):
+    """The ``DatasetInfo`` of a local builder: nothing about it is on TFDS's bucket.
+
+    TFDS asks its bucket for precomputed information whenever a builder is made for a
+    ``data_dir`` that does not hold the dataset yet, and makes an empty temporary folder for
+    the answer first, which it never removes (one more in the system's temporary directory
+    per command run on a fresh ``data_dir``). A local dataset is never there: skip the call.
+    """
+
+    def initialize_from_bucket(self) -> None:
+        """Nothing to fetch: the information comes from the generation itself."""
+
+
 class LocalBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """A ``GeneratorBasedBuilder`` whose data is generated on this machine.
 
@@ -12,6 +25,12 @@ class LocalBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     Unknown size ..."); these builders say what they do instead: generate locally, once,
     into ``data_dir``.
     """
+
+    def dataset_info_from_configs(self, **kwargs) -> tfds.core.DatasetInfo:
+        """TFDS's ``DatasetInfo`` of these ``kwargs``, as a :class:`LocalDatasetInfo`."""
+        info = super().dataset_info_from_configs(**kwargs)
+        info.__class__ = LocalDatasetInfo  # the same object, without the bucket lookup
+        return info
 
     def _log_download_bytes(self) -> None:
         config = f"/{self.builder_config.name}" if self.builder_config else ""

@@ -57,3 +57,16 @@ def test_an_unknown_name_is_one_short_line(tmp_path):
     with pytest.raises(ValueError, match="Unknown dataset `name`='nosuch'") as caught:
         kse.data.load("nosuch", data_dir=tmp_path)
     assert len(str(caught.value)) < 400 and "\n" not in str(caught.value)
+
+
+def test_generating_leaves_nothing_in_the_temporary_directory(tmp_path, monkeypatch):
+    # TFDS makes an empty folder there for its bucket's dataset information whenever a
+    # builder is made for a data_dir without the dataset, and never removes it.
+    import tempfile
+
+    temporary = tmp_path / "temporary"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    kse.data.load("selfevo_glyphs/small", split="validation", data_dir=tmp_path / "data")
+    tfds.builder("selfevo_digits", data_dir=tmp_path / "other")  # made, not prepared
+    assert list(temporary.iterdir()) == []
