@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # loadgroup: the tests of one xdist_group run on one worker (they share a slow fixture).
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: demo test test-fast lint bench clean notebooks docs
+.PHONY: demo test test-slow lint bench clean notebooks docs
 
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
@@ -41,13 +41,15 @@ docs: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check keras_selfevo tests benchmarks docs
 
+# The suite without the tests marked slow (more than ~20 s each): about 8 minutes on 2 cores.
 test: lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
-
-# Not the suite: it leaves out the tests marked slow (resume after a kill, two workers, the
-# demo, the notebooks, the full glyph build, language meta-training), which CI runs.
-test-fast: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not slow"
+
+# The tests marked slow (the demo, the notebooks, the README snippets, the wheel in a new
+# environment, resume after a kill, two workers, the full glyph build, language
+# meta-training, ...): about 7 minutes. CI runs both targets (.ci/run).
+test-slow: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS) -m slow
 
 bench: $(VENV)/.installed-dev
 	@for script in benchmarks/[a-z]*.py; do \

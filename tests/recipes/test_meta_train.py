@@ -62,6 +62,7 @@ def test_model_args_reach_the_builder(write_recipe):
     assert net.get_layer("block0").strides == 2 and net.get_layer("block0").filters == 4
 
 
+@pytest.mark.slow
 def test_text_recipe_meta_trains_a_gpt_on_plays_and_scores_held_out_plays(tmp_path, capsys):
     recipe = os.path.join(os.path.dirname(RECIPE), "maml_shakespeare")
     code = cli.main(["meta-train", recipe, "--iterations", "4", "--output", str(tmp_path),

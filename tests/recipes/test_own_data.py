@@ -34,6 +34,7 @@ def test_train_on_a_folder_of_images_with_unlabeled_ones(tmp_path, capsys):
     assert model.input_shape == (None, 12, 12, 1)
 
 
+@pytest.mark.slow
 def test_train_tabular_classifies_and_regresses_raw_rows(tmp_path, capsys):
     rng = np.random.default_rng(0)
     rows = [[f"{v:.3f}", c, "big" if v + (c == "red") > 0.5 else "small"]

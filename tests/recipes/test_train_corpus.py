@@ -86,6 +86,7 @@ def test_training_rate_counts_every_step_whatever_steps_per_execution(steps_per_
     assert rate.rate is not None and rate.rate > 0
 
 
+@pytest.mark.slow
 def test_steps_per_execution_does_not_change_the_weights(tmp_path):
     """The gpt recipes run 100 steps per execution: the same weights, bit for bit, as 1."""
     overrides = {"model_args": {"num_layers": 1, "num_heads": 2, "width": 16,

@@ -133,6 +133,7 @@ def test_cli_adapts_a_saved_model_and_writes_the_result(tmp_path, capsys):
                                                              rel=1e-5)
 
 
+@pytest.mark.slow
 def test_cli_export_writes_a_verified_serving_model(tmp_path, capsys):
     saved = tmp_path / "lm.keras"
     tiny_gpt().save(saved)

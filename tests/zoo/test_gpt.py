@@ -78,6 +78,7 @@ def test_bad_input_is_a_clear_error():
         model.generate(["axz"], 2)
 
 
+@pytest.mark.slow
 def test_exports_with_text_signature(tmp_path):
     # A character beyond ASCII in the vocabulary: the text signature decodes UTF-8.
     vocabulary = VOCABULARY + "—"
