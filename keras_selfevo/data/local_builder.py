@@ -18,19 +18,28 @@ class LocalDatasetInfo(tfds.core.DatasetInfo):
         """Nothing to fetch: the information comes from the generation itself."""
 
 
-class LocalBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class LocalInfo:
+    """A mixin for a TFDS builder whose data never comes from TFDS's bucket.
+
+    This package's builders, and TFDS's ``mnist`` read from local files: their ``info`` is a
+    :class:`LocalDatasetInfo`. Put it before the TFDS builder class in the bases.
+    """
+
+    @property
+    def info(self) -> tfds.core.DatasetInfo:
+        """TFDS's ``DatasetInfo`` of this builder (made once), as a :class:`LocalDatasetInfo`."""
+        info = super().info
+        info.__class__ = LocalDatasetInfo  # the same object, without the bucket lookup
+        return info
+
+
+class LocalBuilder(LocalInfo, tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """A ``GeneratorBasedBuilder`` whose data is generated on this machine.
 
     TFDS announces every preparation as a download ("Downloading and preparing dataset
     Unknown size ..."); these builders say what they do instead: generate locally, once,
     into ``data_dir``.
     """
-
-    def dataset_info_from_configs(self, **kwargs) -> tfds.core.DatasetInfo:
-        """TFDS's ``DatasetInfo`` of these ``kwargs``, as a :class:`LocalDatasetInfo`."""
-        info = super().dataset_info_from_configs(**kwargs)
-        info.__class__ = LocalDatasetInfo  # the same object, without the bucket lookup
-        return info
 
     def _log_download_bytes(self) -> None:
         config = f"/{self.builder_config.name}" if self.builder_config else ""

@@ -18,6 +18,7 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.image_classification import mnist as tfds_mnist
 
 from keras_selfevo.data.loading import is_prepared
+from keras_selfevo.data.local_builder import LocalInfo
 
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 # split -> (images file, labels file), as the MNIST site names them.
@@ -83,7 +84,7 @@ def check_idx_dir(idx_dir: str) -> dict[str, tuple[str, str, int]]:
     return found
 
 
-class _LocalMNIST(tfds_mnist.MNIST, skip_registration=True):
+class _LocalMNIST(LocalInfo, tfds_mnist.MNIST, skip_registration=True):
     """TFDS's ``mnist`` builder, reading the IDX files from a local folder."""
 
     name = "mnist"

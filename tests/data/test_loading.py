@@ -3,9 +3,11 @@ import pytest
 import tensorflow_datasets as tfds
 
 import keras_selfevo as kse
+from keras_selfevo.data.local_builder import LocalInfo
+from tests.data.test_mnist_files import _idx_dir
 
 
-class _OfflineMnist(tfds.image_classification.MNIST, skip_registration=True):
+class _OfflineMnist(LocalInfo, tfds.image_classification.MNIST, skip_registration=True):
     """Writes a tiny MNIST-shaped dataset under the real builder's name, with no download."""
 
     name = "mnist"
@@ -69,4 +71,5 @@ def test_generating_leaves_nothing_in_the_temporary_directory(tmp_path, monkeypa
     monkeypatch.setattr(tempfile, "tempdir", str(temporary))
     kse.data.load("selfevo_glyphs/small", split="validation", data_dir=tmp_path / "data")
     tfds.builder("selfevo_digits", data_dir=tmp_path / "other")  # made, not prepared
+    kse.data.prepare_mnist(_idx_dir(tmp_path)[0], tmp_path / "mnist")  # TFDS's own builder
     assert list(temporary.iterdir()) == []
