@@ -41,13 +41,13 @@ docs: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check keras_selfevo tests benchmarks docs
 
-# The suite without the tests marked slow (more than ~20 s each): about 8 minutes on 2 cores.
+# The suite without the tests marked slow (more than ~20 s each): 7-8 minutes on 2 cores.
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not slow"
 
 # The tests marked slow (the demo, the notebooks, the README snippets, the wheel in a new
 # environment, resume after a kill, two workers, the full glyph build, language
-# meta-training, ...): about 7 minutes. CI runs both targets (.ci/run).
+# meta-training, ...): about 8 minutes. CI runs both targets (.ci/run).
 test-slow: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS) -m slow
 
