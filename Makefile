@@ -41,7 +41,7 @@ docs: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check keras_selfevo tests benchmarks docs
 
-# The suite without the tests marked slow (more than ~20 s each): 7-8 minutes on 2 cores.
+# The suite without the tests marked slow (more than ~20 s each): 6-8 minutes on 2 cores.
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not slow"
 
